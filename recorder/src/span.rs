@@ -1,0 +1,436 @@
+//! Spans, their context, and the per-thread current span.
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+
+use tracespool_schema::{
+    Attribute, AttributeValue, Link, LinkKind, MessageKind, SpanData, SpanId, SpanKind, Status,
+    StatusCode, Str, TimeEvent, TimeEventKind, TraceId,
+};
+
+use crate::limits;
+use crate::recorder::{now_ns, Recorder};
+
+/// The identity of a span, as children and other processes see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SpanContext {
+    trace_id: TraceId,
+    span_id: SpanId,
+    sampled: bool,
+    remote: bool,
+}
+
+impl SpanContext {
+    /// A context received from another process (e.g. parsed from a
+    /// `traceparent` header).
+    pub fn remote(trace_id: TraceId, span_id: SpanId, sampled: bool) -> Self {
+        SpanContext {
+            trace_id,
+            span_id,
+            sampled,
+            remote: true,
+        }
+    }
+
+    pub(crate) fn local(trace_id: TraceId, span_id: SpanId, sampled: bool) -> Self {
+        SpanContext {
+            trace_id,
+            span_id,
+            sampled,
+            remote: false,
+        }
+    }
+
+    /// The trace id.
+    pub fn trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+    /// The span id.
+    pub fn span_id(&self) -> SpanId {
+        self.span_id
+    }
+    /// Whether the span is recorded (sampled).
+    pub fn is_sampled(&self) -> bool {
+        self.sampled
+    }
+    /// Whether the context came from another process.
+    pub fn is_remote(&self) -> bool {
+        self.remote
+    }
+
+    /// The innermost entered span of this thread, if any.
+    pub fn current() -> Option<SpanContext> {
+        CURRENT.with(|c| c.borrow().last().copied())
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Vec<SpanContext>> = const { RefCell::new(Vec::new()) };
+}
+
+fn push_current(ctx: SpanContext) {
+    CURRENT.with(|c| c.borrow_mut().push(ctx));
+}
+
+fn pop_current(ctx: SpanContext) {
+    CURRENT.with(|c| {
+        let mut stack = c.borrow_mut();
+        // Guards normally drop in reverse order; if not, remove the right one.
+        if let Some(pos) = stack.iter().rposition(|x| *x == ctx) {
+            stack.remove(pos);
+        }
+    });
+}
+
+pub(crate) struct Recording {
+    pub(crate) recorder: Recorder,
+    pub(crate) data: SpanData,
+}
+
+/// A span in progress. It ends when dropped (or at [`Span::end`]), and is
+/// then queued for the spool. It is `Send`: start it on one thread or task,
+/// end it on another.
+///
+/// A span that was sampled out records nothing but still has a context, so
+/// its children and outgoing headers carry the right ids.
+#[must_use = "a span ends when dropped; bind it to a variable (let _span = ...)"]
+pub struct Span {
+    ctx: SpanContext,
+    rec: Option<Recording>,
+}
+
+impl std::fmt::Debug for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Span")
+            .field("context", &self.ctx)
+            .field("recording", &self.rec.is_some())
+            .finish()
+    }
+}
+
+impl Span {
+    pub(crate) fn new(ctx: SpanContext, rec: Option<Recording>) -> Self {
+        Span { ctx, rec }
+    }
+
+    /// A span that records nothing and has no valid context.
+    pub fn none() -> Self {
+        Span {
+            ctx: SpanContext::local(TraceId([0; 16]), SpanId([0; 8]), false),
+            rec: None,
+        }
+    }
+
+    /// This span's context (for children and outgoing headers).
+    pub fn context(&self) -> SpanContext {
+        self.ctx
+    }
+
+    /// Whether this span will be written to the spool.
+    pub fn is_recording(&self) -> bool {
+        self.rec.is_some()
+    }
+
+    fn with<F: FnOnce(&mut SpanData)>(&mut self, f: F) {
+        if let Some(r) = self.rec.as_mut() {
+            f(&mut r.data)
+        }
+    }
+
+    /// Sets an attribute (replacing one with the same key).
+    pub fn set_attribute(&mut self, key: impl Into<Str>, value: impl Into<AttributeValue>) {
+        if self.rec.is_none() {
+            return;
+        }
+        let (key, value) = (key.into(), value.into());
+        self.with(|d| set_attr(d, key, value));
+    }
+
+    /// Renames the span.
+    pub fn update_name(&mut self, name: impl Into<Str>) {
+        let name = name.into();
+        self.with(|d| d.name = name);
+    }
+
+    /// Sets the kind.
+    pub fn set_kind(&mut self, kind: SpanKind) {
+        self.with(|d| d.kind = kind);
+    }
+
+    /// Sets the status.
+    pub fn set_status(&mut self, code: StatusCode, message: impl Into<Str>) {
+        let message = message.into();
+        self.with(|d| d.status = Status { code, message });
+    }
+
+    /// Adds an annotation (a timestamped message with attributes).
+    pub fn add_annotation(&mut self, description: impl Into<Str>, attributes: Vec<Attribute>) {
+        if self.rec.is_none() {
+            return;
+        }
+        let description = description.into();
+        let time_ns = now_ns();
+        self.with(|d| {
+            let n = d
+                .events
+                .iter()
+                .filter(|e| matches!(e.kind, TimeEventKind::Annotation { .. }))
+                .count();
+            if n >= limits::MAX_ANNOTATIONS {
+                d.dropped.annotations += 1;
+                return;
+            }
+            d.events.push(TimeEvent {
+                time_ns,
+                kind: TimeEventKind::Annotation {
+                    description,
+                    attributes,
+                },
+            });
+        });
+    }
+
+    /// Adds a message event (a message sent or received).
+    pub fn add_message_event(
+        &mut self,
+        kind: MessageKind,
+        id: u64,
+        uncompressed_size: u64,
+        compressed_size: u64,
+    ) {
+        let time_ns = now_ns();
+        self.with(|d| {
+            let n = d
+                .events
+                .iter()
+                .filter(|e| matches!(e.kind, TimeEventKind::Message { .. }))
+                .count();
+            if n >= limits::MAX_MESSAGE_EVENTS {
+                d.dropped.message_events += 1;
+                return;
+            }
+            d.events.push(TimeEvent {
+                time_ns,
+                kind: TimeEventKind::Message {
+                    kind,
+                    id,
+                    uncompressed_size,
+                    compressed_size,
+                },
+            });
+        });
+    }
+
+    /// Links another span (of this or another trace).
+    pub fn add_link(&mut self, to: SpanContext, kind: LinkKind, attributes: Vec<Attribute>) {
+        self.with(|d| {
+            if d.links.len() >= limits::MAX_LINKS {
+                d.dropped.links += 1;
+                return;
+            }
+            d.links.push(Link {
+                trace_id: to.trace_id,
+                span_id: to.span_id,
+                kind,
+                attributes,
+            });
+        });
+    }
+
+    /// Makes this span the thread's current span until the guard drops.
+    pub fn enter(&self) -> Entered<'_> {
+        enter_ctx(self.ctx)
+    }
+
+    /// Makes this span current and returns an owning guard that ends it when
+    /// dropped (`let _s = recorder.span("x").entered();`).
+    pub fn entered(self) -> EnteredSpan {
+        push_current(self.ctx);
+        EnteredSpan {
+            span: self,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Ends the span now.
+    pub fn end(self) {
+        drop(self)
+    }
+
+    /// Ends the span at the given time (ns since the Unix epoch).
+    pub fn end_at(mut self, end_ns: u64) {
+        self.finish(end_ns);
+    }
+
+    fn finish(&mut self, end_ns: u64) {
+        if let Some(Recording { recorder, mut data }) = self.rec.take() {
+            data.end_ns = end_ns.max(data.start_ns);
+            recorder.submit(data);
+        }
+    }
+}
+
+fn set_attr(d: &mut SpanData, key: Str, value: AttributeValue) {
+    if let Some(a) = d.attributes.iter_mut().find(|a| a.key == key) {
+        a.value = value;
+    } else if d.attributes.len() >= limits::MAX_ATTRIBUTES {
+        d.dropped.attributes += 1;
+    } else {
+        d.attributes.push(Attribute { key, value });
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        if self.rec.is_some() {
+            self.finish(now_ns());
+        }
+    }
+}
+
+pub(crate) fn enter_ctx<'a>(ctx: SpanContext) -> Entered<'a> {
+    push_current(ctx);
+    Entered {
+        ctx,
+        _span: PhantomData,
+    }
+}
+
+/// Guard of [`Span::enter`]: the span is current until it drops.
+#[must_use = "the span is current only while the guard lives"]
+pub struct Entered<'a> {
+    ctx: SpanContext,
+    // Borrows the span and is !Send: the current-span stack is per thread.
+    _span: PhantomData<(&'a Span, *const ())>,
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        pop_current(self.ctx);
+    }
+}
+
+/// An owned span that is the thread's current span; dropping it leaves the
+/// span and ends it.
+#[must_use = "the span ends when this guard drops"]
+pub struct EnteredSpan {
+    span: Span,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl EnteredSpan {
+    /// Leaves the span without ending it (e.g. to move it to another task).
+    pub fn exit(self) -> Span {
+        pop_current(self.span.ctx);
+        let mut me = std::mem::ManuallyDrop::new(self);
+        std::mem::replace(&mut me.span, Span::none())
+    }
+}
+
+impl std::ops::Deref for EnteredSpan {
+    type Target = Span;
+    fn deref(&self) -> &Span {
+        &self.span
+    }
+}
+impl std::ops::DerefMut for EnteredSpan {
+    fn deref_mut(&mut self) -> &mut Span {
+        &mut self.span
+    }
+}
+
+impl Drop for EnteredSpan {
+    fn drop(&mut self) {
+        pop_current(self.span.ctx);
+    }
+}
+
+/// Builds a span with explicit options. From [`Recorder::span_builder`].
+#[must_use = "call .start() to start the span"]
+pub struct SpanBuilder {
+    pub(crate) recorder: Recorder,
+    pub(crate) name: Str,
+    pub(crate) parent: ParentChoice,
+    pub(crate) kind: SpanKind,
+    pub(crate) attributes: Vec<Attribute>,
+    pub(crate) links: Vec<Link>,
+    pub(crate) start_ns: Option<u64>,
+}
+
+pub(crate) enum ParentChoice {
+    Current,
+    Root,
+    Explicit(SpanContext),
+}
+
+impl SpanBuilder {
+    /// Uses this parent instead of the thread's current span.
+    pub fn parent(mut self, parent: SpanContext) -> Self {
+        self.parent = ParentChoice::Explicit(parent);
+        self
+    }
+    /// Uses this parent if `Some`, else starts a new trace.
+    pub fn parent_opt(mut self, parent: Option<SpanContext>) -> Self {
+        self.parent = match parent {
+            Some(p) => ParentChoice::Explicit(p),
+            None => ParentChoice::Root,
+        };
+        self
+    }
+    /// Starts a new trace, ignoring the current span.
+    pub fn root(mut self) -> Self {
+        self.parent = ParentChoice::Root;
+        self
+    }
+    /// Sets the kind.
+    pub fn kind(mut self, kind: SpanKind) -> Self {
+        self.kind = kind;
+        self
+    }
+    /// Adds an attribute.
+    pub fn attribute(mut self, key: impl Into<Str>, value: impl Into<AttributeValue>) -> Self {
+        self.attributes.push(Attribute::new(key, value));
+        self
+    }
+    /// Adds a link.
+    pub fn link(mut self, to: SpanContext, kind: LinkKind, attributes: Vec<Attribute>) -> Self {
+        self.links.push(Link {
+            trace_id: to.trace_id,
+            span_id: to.span_id,
+            kind,
+            attributes,
+        });
+        self
+    }
+    /// Sets the start time (ns since the Unix epoch) instead of now.
+    pub fn start_time_ns(mut self, start_ns: u64) -> Self {
+        self.start_ns = Some(start_ns);
+        self
+    }
+
+    /// Starts the span.
+    pub fn start(self) -> Span {
+        let SpanBuilder {
+            recorder,
+            name,
+            parent,
+            kind,
+            attributes,
+            links,
+            start_ns,
+        } = self;
+        let parent = match parent {
+            ParentChoice::Current => SpanContext::current(),
+            ParentChoice::Root => None,
+            ParentChoice::Explicit(p) => Some(p),
+        };
+        recorder.start_with(name, parent, kind, start_ns, |d| {
+            for a in attributes {
+                set_attr(d, a.key, a.value);
+            }
+            let room = limits::MAX_LINKS.saturating_sub(d.links.len());
+            d.dropped.links += links.len().saturating_sub(room) as u32;
+            d.links.extend(links.into_iter().take(room));
+        })
+    }
+}

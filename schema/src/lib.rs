@@ -1,0 +1,41 @@
+//! # tracespool-schema
+//!
+//! The small, stable core shared by every part of tracespool: the span model
+//! ([`SpanData`], [`Resource`], [`SpanRecord`]), the ids ([`TraceId`],
+//! [`SpanId`]) and the versioned record codec ([`RecordEncoder`],
+//! [`decode_record`]).
+//!
+//! This crate is the contract between a recorder of one version and an
+//! uploader of another. Its rules:
+//!
+//! * A record is an **envelope** (4 magic bytes `TSPR` and one version byte)
+//!   around a payload. The envelope never changes; the payload may.
+//! * Version 1's payload is `bincode(SpanData)` followed by
+//!   `bincode(Resource)`, with bincode 2.0.1's serde API in its *standard*
+//!   configuration (little endian, variable-length integers) and a 16 MiB
+//!   decode limit.
+//! * A decoder of version N decodes every version `1..=N`. Golden fixtures of
+//!   each version are committed under `schema/tests/fixtures/` and are never
+//!   regenerated: the test `golden_fixtures_still_decode` proves it.
+//! * Decoding never panics: any input that is not a valid record gives a typed
+//!   [`DecodeError`].
+//!
+//! When the model must change, freeze the current types in a `v1` module,
+//! add the new fields to the model, bump [`RECORD_VERSION`] and convert old
+//! payloads on decode.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod ids;
+mod model;
+mod record;
+
+pub use ids::{ParseIdError, SpanId, TraceId};
+pub use model::{
+    Attribute, AttributeValue, DroppedCounts, Link, LinkKind, MessageKind, Resource, SpanData,
+    SpanKind, SpanRecord, Status, StatusCode, Str, TimeEvent, TimeEventKind,
+};
+pub use record::{
+    decode_record, peek_version, DecodeError, EncodeError, RecordEncoder, MAX_RECORD_BYTES,
+    RECORD_MAGIC, RECORD_VERSION,
+};

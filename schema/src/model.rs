@@ -1,0 +1,283 @@
+//! The span model: plain data, complete enough for Cloud Trace v2 and for
+//! OpenTelemetry.
+//!
+//! Strings are [`Str`] (`Cow<'static, str>`), so names and keys known at
+//! compile time cost no allocation when recorded; decoding always gives owned
+//! strings. Times are nanoseconds since the Unix epoch.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{SpanId, TraceId};
+
+/// A string that is either `'static` or owned.
+pub type Str = Cow<'static, str>;
+
+/// An attribute value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AttributeValue {
+    /// A UTF-8 string.
+    String(Str),
+    /// A signed 64-bit integer.
+    Int(i64),
+    /// A boolean.
+    Bool(bool),
+    /// A 64-bit float (Cloud Trace has no float type; the uploader sends its
+    /// decimal text).
+    Float(f64),
+}
+
+/// One key/value attribute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attribute {
+    /// The key, e.g. `http.request.method`.
+    pub key: Str,
+    /// The value.
+    pub value: AttributeValue,
+}
+
+impl Attribute {
+    /// A new attribute.
+    pub fn new(key: impl Into<Str>, value: impl Into<AttributeValue>) -> Self {
+        Attribute {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+}
+
+impl From<&'static str> for AttributeValue {
+    fn from(v: &'static str) -> Self {
+        AttributeValue::String(Cow::Borrowed(v))
+    }
+}
+impl From<String> for AttributeValue {
+    fn from(v: String) -> Self {
+        AttributeValue::String(Cow::Owned(v))
+    }
+}
+impl From<Str> for AttributeValue {
+    fn from(v: Str) -> Self {
+        AttributeValue::String(v)
+    }
+}
+impl From<i64> for AttributeValue {
+    fn from(v: i64) -> Self {
+        AttributeValue::Int(v)
+    }
+}
+impl From<i32> for AttributeValue {
+    fn from(v: i32) -> Self {
+        AttributeValue::Int(v.into())
+    }
+}
+impl From<u32> for AttributeValue {
+    fn from(v: u32) -> Self {
+        AttributeValue::Int(v.into())
+    }
+}
+impl From<bool> for AttributeValue {
+    fn from(v: bool) -> Self {
+        AttributeValue::Bool(v)
+    }
+}
+impl From<f64> for AttributeValue {
+    fn from(v: f64) -> Self {
+        AttributeValue::Float(v)
+    }
+}
+
+/// What role a span plays (OpenTelemetry's and Cloud Trace's span kinds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum SpanKind {
+    /// Not specified.
+    #[default]
+    Unspecified,
+    /// An internal operation.
+    Internal,
+    /// The server side of a remote call.
+    Server,
+    /// The client side of a remote call.
+    Client,
+    /// The sender of an asynchronous message.
+    Producer,
+    /// The receiver of an asynchronous message.
+    Consumer,
+}
+
+/// A span's status code (OpenTelemetry's three states).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum StatusCode {
+    /// No status was set.
+    #[default]
+    Unset,
+    /// The operation succeeded.
+    Ok,
+    /// The operation failed.
+    Error,
+}
+
+/// A span's status.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Status {
+    /// The code.
+    pub code: StatusCode,
+    /// A message, usually set with [`StatusCode::Error`].
+    pub message: Str,
+}
+
+/// Whether a message event was sent or received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum MessageKind {
+    /// Not specified.
+    #[default]
+    Unspecified,
+    /// Sent.
+    Sent,
+    /// Received.
+    Received,
+}
+
+/// What happened at a [`TimeEvent`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TimeEventKind {
+    /// A free-text annotation with its own attributes.
+    Annotation {
+        /// What happened.
+        description: Str,
+        /// Details.
+        attributes: Vec<Attribute>,
+    },
+    /// A message sent or received.
+    Message {
+        /// Sent or received.
+        kind: MessageKind,
+        /// An id for the message, unique within the span.
+        id: u64,
+        /// Uncompressed size in bytes.
+        uncompressed_size: u64,
+        /// Compressed size in bytes (0: same as uncompressed).
+        compressed_size: u64,
+    },
+}
+
+/// An event at a point in time within a span.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeEvent {
+    /// When, in nanoseconds since the Unix epoch.
+    pub time_ns: u64,
+    /// What.
+    pub kind: TimeEventKind,
+}
+
+/// How a linked span relates to this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum LinkKind {
+    /// Not specified.
+    #[default]
+    Unspecified,
+    /// The linked span is a child of this one.
+    ChildLinkedSpan,
+    /// The linked span is a parent of this one.
+    ParentLinkedSpan,
+}
+
+/// A pointer to a span in this or another trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Link {
+    /// The linked trace.
+    pub trace_id: TraceId,
+    /// The linked span.
+    pub span_id: SpanId,
+    /// The relation.
+    pub kind: LinkKind,
+    /// Details.
+    pub attributes: Vec<Attribute>,
+}
+
+/// What the recorder dropped from a span while recording it (over its
+/// per-span caps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DroppedCounts {
+    /// Attributes dropped.
+    pub attributes: u32,
+    /// Annotations dropped.
+    pub annotations: u32,
+    /// Message events dropped.
+    pub message_events: u32,
+    /// Links dropped.
+    pub links: u32,
+}
+
+/// One finished span.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanData {
+    /// The trace it belongs to.
+    pub trace_id: TraceId,
+    /// Its id.
+    pub span_id: SpanId,
+    /// Its parent, if any.
+    pub parent_span_id: Option<SpanId>,
+    /// Whether the parent lives in another process (joined through a
+    /// `traceparent` or `X-Cloud-Trace-Context` header).
+    pub parent_is_remote: bool,
+    /// The display name.
+    pub name: Str,
+    /// The kind.
+    pub kind: SpanKind,
+    /// Start, in nanoseconds since the Unix epoch.
+    pub start_ns: u64,
+    /// End, in nanoseconds since the Unix epoch.
+    pub end_ns: u64,
+    /// Attributes.
+    pub attributes: Vec<Attribute>,
+    /// Annotations and message events.
+    pub events: Vec<TimeEvent>,
+    /// Links.
+    pub links: Vec<Link>,
+    /// Status.
+    pub status: Status,
+    /// What was dropped at record time.
+    pub dropped: DroppedCounts,
+}
+
+impl SpanData {
+    /// A span with the given ids and name and nothing else.
+    pub fn new(trace_id: TraceId, span_id: SpanId, name: impl Into<Str>) -> Self {
+        SpanData {
+            trace_id,
+            span_id,
+            parent_span_id: None,
+            parent_is_remote: false,
+            name: name.into(),
+            kind: SpanKind::Unspecified,
+            start_ns: 0,
+            end_ns: 0,
+            attributes: Vec::new(),
+            events: Vec::new(),
+            links: Vec::new(),
+            status: Status::default(),
+            dropped: DroppedCounts::default(),
+        }
+    }
+}
+
+/// Attributes of the process that recorded a span (service name, host,
+/// version, ...).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Resource {
+    /// Attributes, e.g. `service.name`.
+    pub attributes: Vec<Attribute>,
+}
+
+/// A decoded record: a span and the resource of the process that recorded it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanRecord {
+    /// The record version it was decoded from.
+    pub version: u8,
+    /// The span.
+    pub span: SpanData,
+    /// The recording process's resource.
+    pub resource: Resource,
+}

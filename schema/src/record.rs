@@ -1,0 +1,201 @@
+//! The versioned record codec.
+//!
+//! ```text
+//! offset  size  field
+//! 0       4     magic  b"TSPR"
+//! 4       1     version (1)
+//! 5       ..    v1 payload: bincode(SpanData) ++ bincode(Resource)
+//! ```
+//!
+//! bincode 2.0.1, serde API, `config::standard()` (little endian, varint
+//! integers), decode limit [`MAX_RECORD_BYTES`]. The resource is encoded once
+//! per [`RecordEncoder`] and appended to every record as bytes, so the
+//! per-span cost on the caller's thread is the span alone.
+
+use bincode::config::{self, Configuration, Limit, LittleEndian, Varint};
+
+use crate::model::{Resource, SpanData, SpanRecord};
+
+/// The first four bytes of every record.
+pub const RECORD_MAGIC: [u8; 4] = *b"TSPR";
+/// The version [`RecordEncoder`] writes.
+pub const RECORD_VERSION: u8 = 1;
+/// The largest record the decoder accepts (and the allocation limit it gives
+/// bincode, so a corrupt length prefix cannot allocate more).
+pub const MAX_RECORD_BYTES: usize = 16 << 20;
+
+const HEADER_LEN: usize = 5;
+
+type Codec = Configuration<LittleEndian, Varint, Limit<MAX_RECORD_BYTES>>;
+
+fn codec() -> Codec {
+    config::standard()
+        .with_little_endian()
+        .with_variable_int_encoding()
+        .with_limit::<MAX_RECORD_BYTES>()
+}
+
+/// Why bytes are not a valid record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Fewer bytes than the envelope.
+    #[error("record truncated: {len} bytes, the envelope alone needs 5")]
+    Truncated {
+        /// Bytes given.
+        len: usize,
+    },
+    /// The magic bytes are wrong: not a tracespool record.
+    #[error("not a tracespool record (bad magic bytes)")]
+    BadMagic,
+    /// A version this decoder does not know (written by a newer recorder).
+    #[error("record version {found} is not supported (this build reads 1..={supported})")]
+    UnsupportedVersion {
+        /// Version found.
+        found: u8,
+        /// Newest version this build reads.
+        supported: u8,
+    },
+    /// The payload is not valid for its version.
+    #[error("record payload is corrupt: {0}")]
+    Payload(String),
+    /// The record is larger than [`MAX_RECORD_BYTES`].
+    #[error("record of {0} bytes exceeds the {MAX_RECORD_BYTES}-byte limit")]
+    TooLarge(usize),
+    /// Bytes were left after the payload.
+    #[error("record has {0} unexpected trailing bytes")]
+    TrailingBytes(usize),
+}
+
+/// Why a span could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The encoded record would exceed [`MAX_RECORD_BYTES`].
+    #[error("encoded record exceeds {MAX_RECORD_BYTES} bytes")]
+    TooLarge,
+    /// The serializer failed.
+    #[error("encoding failed: {0}")]
+    Codec(String),
+}
+
+/// Encodes spans of one process into records of the current version.
+#[derive(Debug, Clone)]
+pub struct RecordEncoder {
+    resource_bytes: Vec<u8>,
+}
+
+impl RecordEncoder {
+    /// An encoder that attaches `resource` to every record.
+    pub fn new(resource: &Resource) -> Result<Self, EncodeError> {
+        let resource_bytes = bincode::serde::encode_to_vec(resource, codec())
+            .map_err(|e| EncodeError::Codec(e.to_string()))?;
+        Ok(RecordEncoder { resource_bytes })
+    }
+
+    /// Clears `buf` and writes one record into it, reusing its allocation.
+    pub fn encode_into(&self, span: &SpanData, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+        buf.clear();
+        buf.extend_from_slice(&RECORD_MAGIC);
+        buf.push(RECORD_VERSION);
+        bincode::serde::encode_into_std_write(span, buf, codec())
+            .map_err(|e| EncodeError::Codec(e.to_string()))?;
+        buf.extend_from_slice(&self.resource_bytes);
+        if buf.len() > MAX_RECORD_BYTES {
+            return Err(EncodeError::TooLarge);
+        }
+        Ok(())
+    }
+
+    /// One record in a new buffer.
+    pub fn encode(&self, span: &SpanData) -> Result<Vec<u8>, EncodeError> {
+        let mut buf = Vec::with_capacity(256);
+        self.encode_into(span, &mut buf)?;
+        Ok(buf)
+    }
+}
+
+/// The version byte of a record, after checking its envelope.
+pub fn peek_version(bytes: &[u8]) -> Result<u8, DecodeError> {
+    if bytes.len() < HEADER_LEN {
+        return Err(DecodeError::Truncated { len: bytes.len() });
+    }
+    if bytes[..4] != RECORD_MAGIC {
+        return Err(DecodeError::BadMagic);
+    }
+    Ok(bytes[4])
+}
+
+/// Decodes a record of any supported version. Never panics.
+pub fn decode_record(bytes: &[u8]) -> Result<SpanRecord, DecodeError> {
+    if bytes.len() > MAX_RECORD_BYTES {
+        return Err(DecodeError::TooLarge(bytes.len()));
+    }
+    let version = peek_version(bytes)?;
+    match version {
+        1 => decode_v1(&bytes[HEADER_LEN..]),
+        found => Err(DecodeError::UnsupportedVersion {
+            found,
+            supported: RECORD_VERSION,
+        }),
+    }
+}
+
+fn decode_v1(payload: &[u8]) -> Result<SpanRecord, DecodeError> {
+    let payload_err = |e: bincode::error::DecodeError| DecodeError::Payload(e.to_string());
+    let (span, used): (SpanData, usize) =
+        bincode::serde::decode_from_slice(payload, codec()).map_err(payload_err)?;
+    let rest = &payload[used..];
+    let (resource, used_r): (Resource, usize) =
+        bincode::serde::decode_from_slice(rest, codec()).map_err(payload_err)?;
+    if used_r != rest.len() {
+        return Err(DecodeError::TrailingBytes(rest.len() - used_r));
+    }
+    Ok(SpanRecord {
+        version: 1,
+        span,
+        resource,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Attribute, SpanId, TraceId};
+
+    #[test]
+    fn envelope_errors_are_typed() {
+        assert_eq!(
+            decode_record(b"TSP"),
+            Err(DecodeError::Truncated { len: 3 })
+        );
+        assert_eq!(decode_record(b"XXXX\x01abc"), Err(DecodeError::BadMagic));
+        assert_eq!(
+            decode_record(b"TSPR\x09abc"),
+            Err(DecodeError::UnsupportedVersion {
+                found: 9,
+                supported: 1
+            })
+        );
+    }
+
+    #[test]
+    fn trailing_bytes_are_rejected() {
+        let enc = RecordEncoder::new(&Resource::default()).unwrap();
+        let span = SpanData::new(TraceId::random(), SpanId::random(), "x");
+        let mut rec = enc.encode(&span).unwrap();
+        assert_eq!(decode_record(&rec).unwrap().span, span);
+        rec.push(0);
+        assert_eq!(decode_record(&rec), Err(DecodeError::TrailingBytes(1)));
+    }
+
+    #[test]
+    fn resource_is_attached() {
+        let res = Resource {
+            attributes: vec![Attribute::new("service.name", "kiosk")],
+        };
+        let enc = RecordEncoder::new(&res).unwrap();
+        let span = SpanData::new(TraceId::random(), SpanId::random(), "x");
+        assert_eq!(decode_record(&enc.encode(&span).unwrap()).unwrap().resource, res);
+    }
+}
