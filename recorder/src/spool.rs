@@ -386,7 +386,7 @@ CREATE VIEW spans_readable AS
 SELECT id,
        lower(hex(trace_id)) AS trace_id,
        lower(hex(span_id)) AS span_id,
-       lower(hex(parent_span_id)) AS parent_span_id,
+       CASE WHEN parent_span_id IS NULL THEN NULL ELSE lower(hex(parent_span_id)) END AS parent_span_id,
        name,
        strftime('%Y-%m-%dT%H:%M:%fZ', start_ns / 1e9, 'unixepoch') AS start_time,
        (end_ns - start_ns) / 1e6 AS duration_ms,

@@ -1,0 +1,131 @@
+//! Golden fixtures: records encoded by earlier versions, committed under
+//! `tests/fixtures/`, must decode to exactly these spans forever.
+//!
+//! The files are written once, by `TRACESPOOL_WRITE_FIXTURES=1 cargo test -p
+//! tracespool-schema --test golden_fixtures_still_decode`, which refuses to
+//! overwrite an existing file. Never regenerate them: add new files for new
+//! versions instead.
+use std::borrow::Cow;
+use std::path::PathBuf;
+
+use tracespool_schema::*;
+
+fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// The span in `v1_full.bin`: every field of the v1 model set.
+fn v1_full() -> (SpanData, Resource) {
+    let t = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+    let s = SpanId::from_hex("00f067aa0ba902b7").unwrap();
+    let p = SpanId::from_hex("53995c3f42cd8ad8").unwrap();
+    let mut span = SpanData::new(t, s, "GET /api/items/{id}");
+    span.parent_span_id = Some(p);
+    span.parent_is_remote = true;
+    span.kind = SpanKind::Server;
+    span.start_ns = 1_764_000_000_123_456_789;
+    span.end_ns = 1_764_000_000_223_456_789;
+    span.attributes = vec![
+        Attribute::new("http.request.method", "GET"),
+        Attribute::new("http.response.status_code", 200i64),
+        Attribute::new("cache.hit", false),
+        Attribute::new("load", 0.75f64),
+        Attribute::new("note", "ünïcödé ✓".to_string()),
+    ];
+    span.events = vec![
+        TimeEvent {
+            time_ns: 1_764_000_000_150_000_000,
+            kind: TimeEventKind::Annotation {
+                description: Cow::Borrowed("cache miss"),
+                attributes: vec![Attribute::new("key", "item:42")],
+            },
+        },
+        TimeEvent {
+            time_ns: 1_764_000_000_160_000_000,
+            kind: TimeEventKind::Message {
+                kind: MessageKind::Sent,
+                id: 7,
+                uncompressed_size: 1024,
+                compressed_size: 300,
+            },
+        },
+    ];
+    span.links = vec![Link {
+        trace_id: TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+        span_id: SpanId::from_hex("b7ad6b7169203331").unwrap(),
+        kind: LinkKind::ParentLinkedSpan,
+        attributes: vec![Attribute::new("reason", "batch")],
+    }];
+    span.status = Status {
+        code: StatusCode::Error,
+        message: Cow::Borrowed("upstream timeout"),
+    };
+    span.dropped = DroppedCounts {
+        attributes: 1,
+        annotations: 2,
+        message_events: 3,
+        links: 4,
+    };
+    let resource = Resource {
+        attributes: vec![
+            Attribute::new("service.name", "kiosk"),
+            Attribute::new("host.name", "edge-17"),
+            Attribute::new("service.version", "1.2.3"),
+        ],
+    };
+    (span, resource)
+}
+
+/// The span in `v1_minimal.bin`: a root span with nothing set.
+fn v1_minimal() -> (SpanData, Resource) {
+    let mut span = SpanData::new(
+        TraceId::from_hex("00000000000000000000000000000001").unwrap(),
+        SpanId::from_hex("0000000000000001").unwrap(),
+        "",
+    );
+    span.start_ns = 1;
+    span.end_ns = 2;
+    (span, Resource::default())
+}
+
+fn check(file: &str, expected: (SpanData, Resource)) {
+    let path = fixture_dir().join(file);
+    if std::env::var_os("TRACESPOOL_WRITE_FIXTURES").is_some() && !path.exists() {
+        let bytes = RecordEncoder::new(&expected.1).unwrap().encode(&expected.0).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let rec = decode_record(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
+    assert_eq!(rec.version, 1);
+    assert_eq!(rec.span, expected.0, "{file}: span differs");
+    assert_eq!(rec.resource, expected.1, "{file}: resource differs");
+}
+
+#[test]
+fn v1_full_decodes() {
+    check("v1_full.bin", v1_full());
+}
+
+#[test]
+fn v1_minimal_decodes() {
+    check("v1_minimal.bin", v1_minimal());
+}
+
+#[test]
+fn current_encoder_still_writes_v1_bytes() {
+    // While RECORD_VERSION is 1, today's encoder must produce the fixture
+    // byte for byte: a silent change of the encoding fails here.
+    if RECORD_VERSION == 1 {
+        let (span, res) = v1_full();
+        let bytes = RecordEncoder::new(&res).unwrap().encode(&span).unwrap();
+        assert_eq!(bytes, std::fs::read(fixture_dir().join("v1_full.bin")).unwrap());
+    }
+}
+
+#[test]
+fn every_truncation_of_a_fixture_is_a_typed_error() {
+    let bytes = std::fs::read(fixture_dir().join("v1_full.bin")).unwrap();
+    for n in 0..bytes.len() {
+        assert!(decode_record(&bytes[..n]).is_err(), "prefix of {n} bytes decoded");
+    }
+}

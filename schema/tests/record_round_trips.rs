@@ -1,0 +1,113 @@
+//! Property tests: any span round-trips through the codec, and no input
+//! makes the decoder panic.
+use std::borrow::Cow;
+
+use proptest::prelude::*;
+use tracespool_schema::*;
+
+fn arb_str() -> impl Strategy<Value = Str> {
+    ".{0,40}".prop_map(Cow::Owned)
+}
+
+fn arb_value() -> impl Strategy<Value = AttributeValue> {
+    prop_oneof![
+        arb_str().prop_map(AttributeValue::String),
+        any::<i64>().prop_map(AttributeValue::Int),
+        any::<bool>().prop_map(AttributeValue::Bool),
+        // NaN != NaN would fail equality; finite floats only.
+        (-1e300f64..1e300).prop_map(AttributeValue::Float),
+    ]
+}
+
+fn arb_attrs() -> impl Strategy<Value = Vec<Attribute>> {
+    prop::collection::vec(
+        (arb_str(), arb_value()).prop_map(|(key, value)| Attribute { key, value }),
+        0..6,
+    )
+}
+
+fn arb_event() -> impl Strategy<Value = TimeEvent> {
+    let ann = (arb_str(), arb_attrs()).prop_map(|(description, attributes)| {
+        TimeEventKind::Annotation {
+            description,
+            attributes,
+        }
+    });
+    let msg = (0u8..3, any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(k, id, u, c)| {
+        TimeEventKind::Message {
+            kind: [MessageKind::Unspecified, MessageKind::Sent, MessageKind::Received][k as usize],
+            id,
+            uncompressed_size: u,
+            compressed_size: c,
+        }
+    });
+    (any::<u64>(), prop_oneof![ann, msg]).prop_map(|(time_ns, kind)| TimeEvent { time_ns, kind })
+}
+
+prop_compose! {
+    fn arb_span()(
+        t in any::<[u8; 16]>(), s in any::<[u8; 8]>(), p in any::<Option<[u8; 8]>>(),
+        remote in any::<bool>(), name in arb_str(), kind in 0usize..6,
+        start in any::<u64>(), end in any::<u64>(), attributes in arb_attrs(),
+        events in prop::collection::vec(arb_event(), 0..4),
+        links in prop::collection::vec((any::<[u8; 16]>(), any::<[u8; 8]>(), arb_attrs()), 0..3),
+        code in 0usize..3, msg in arb_str(), dropped in any::<(u32, u32, u32, u32)>(),
+    ) -> SpanData {
+        SpanData {
+            trace_id: TraceId(t), span_id: SpanId(s), parent_span_id: p.map(SpanId),
+            parent_is_remote: remote, name,
+            kind: [SpanKind::Unspecified, SpanKind::Internal, SpanKind::Server, SpanKind::Client,
+                   SpanKind::Producer, SpanKind::Consumer][kind],
+            start_ns: start, end_ns: end, attributes, events,
+            links: links.into_iter().map(|(t, s, attributes)| Link {
+                trace_id: TraceId(t), span_id: SpanId(s), kind: LinkKind::ChildLinkedSpan, attributes,
+            }).collect(),
+            status: Status { code: [StatusCode::Unset, StatusCode::Ok, StatusCode::Error][code], message: msg },
+            dropped: DroppedCounts { attributes: dropped.0, annotations: dropped.1, message_events: dropped.2, links: dropped.3 },
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn any_span_round_trips(span in arb_span(), res in arb_attrs()) {
+        let resource = Resource { attributes: res };
+        let enc = RecordEncoder::new(&resource).unwrap();
+        let mut buf = Vec::new();
+        enc.encode_into(&span, &mut buf).unwrap();
+        let rec = decode_record(&buf).unwrap();
+        prop_assert_eq!(rec.span, span);
+        prop_assert_eq!(rec.resource, resource);
+    }
+
+    #[test]
+    fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        let _ = decode_record(&bytes);
+        let mut with_header = b"TSPR\x01".to_vec();
+        with_header.extend_from_slice(&bytes);
+        let _ = decode_record(&with_header);
+    }
+
+    #[test]
+    fn flipped_bytes_never_panic(span in arb_span(), pos in any::<prop::sample::Index>(), bit in 0u8..8) {
+        let enc = RecordEncoder::new(&Resource::default()).unwrap();
+        let mut buf = enc.encode(&span).unwrap();
+        let i = pos.index(buf.len());
+        buf[i] ^= 1 << bit;
+        let _ = decode_record(&buf);
+    }
+}
+
+#[test]
+fn huge_length_prefix_is_an_error_not_an_allocation() {
+    // Varint 0xFD + u64::MAX as a string length right after the ids.
+    let mut bytes = b"TSPR\x01".to_vec();
+    bytes.extend_from_slice(&[1u8; 16 + 8]);
+    bytes.push(0); // no parent
+    bytes.push(0); // not remote
+    bytes.push(0xFD);
+    bytes.extend_from_slice(&u64::MAX.to_le_bytes());
+    assert!(matches!(decode_record(&bytes), Err(DecodeError::Payload(_))));
+}
