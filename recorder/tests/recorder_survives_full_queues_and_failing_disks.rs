@@ -1,0 +1,185 @@
+//! A full queue, a full disk, a failing sink and a deleted spool file: the
+//! app keeps running, never blocks (with the drop policy), never panics, and
+//! every lost span is counted exactly.
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use tracespool::spool::*;
+use tracespool::*;
+
+/// A sink that blocks until released, then fails while `fail` is set.
+struct FaultySink {
+    inner: Option<SqliteSink>,
+    gate: Option<Arc<Barrier>>,
+    fail: Arc<AtomicBool>,
+    appended: Arc<AtomicU64>,
+}
+
+impl SpanSink for FaultySink {
+    fn append(&mut self, rows: &[NewRow<'_>], drops: RecorderDrops) -> Result<AppendOutcome, SpoolError> {
+        if let Some(g) = self.gate.take() {
+            g.wait();
+        }
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(SpoolError::Io {
+                path: "injected".into(),
+                source: std::io::Error::other("injected write failure"),
+            });
+        }
+        self.appended.fetch_add(rows.len() as u64, Ordering::SeqCst);
+        match &mut self.inner {
+            Some(s) => s.append(rows, drops),
+            None => Ok(AppendOutcome { written: rows.len() as u64, ..Default::default() }),
+        }
+    }
+}
+
+#[test]
+fn full_queue_drops_are_counted_and_the_caller_never_blocks() {
+    let gate = Arc::new(Barrier::new(2));
+    let sink = FaultySink {
+        inner: None,
+        gate: Some(gate.clone()),
+        fail: Arc::new(AtomicBool::new(false)),
+        appended: Arc::new(AtomicU64::new(0)),
+    };
+    let appended = sink.appended.clone();
+    let (rec, guard) = Recorder::builder("unused")
+        .queue_capacity(64)
+        .build_with_sink(sink)
+        .unwrap();
+    // The writer is stuck in the sink until the gate opens; recording 10,000
+    // spans must still finish (bounded wait: a blocked caller fails here).
+    let (tx, rx) = mpsc::channel();
+    let r2 = rec.clone();
+    std::thread::spawn(move || {
+        for _ in 0..10_000 {
+            drop(r2.span("x"));
+        }
+        tx.send(()).unwrap();
+    });
+    rx.recv_timeout(Duration::from_secs(30)).expect("recording blocked on a full queue");
+    let st = rec.stats();
+    assert!(st.dropped_queue_full > 0);
+    gate.wait();
+    rec.flush().unwrap();
+    let st = rec.stats();
+    assert_eq!(st.recorded + st.dropped_queue_full, 10_000);
+    assert_eq!(st.written, appended.load(Ordering::SeqCst));
+    assert_eq!(st.written, st.recorded);
+    drop(guard);
+}
+
+#[test]
+fn block_policy_loses_nothing_with_a_tiny_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.spool");
+    let (rec, guard) = Recorder::builder(&path)
+        .queue_capacity(4)
+        .on_full(OnFull::Block)
+        .build()
+        .unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..5_000 {
+                    drop(rec.span("x"));
+                }
+            });
+        }
+    });
+    rec.flush().unwrap();
+    let st = rec.stats();
+    assert_eq!((st.written, st.dropped_queue_full), (10_000, 0));
+    drop(guard);
+    let r = SpoolReader::open(&path, &SpoolOptions::default()).unwrap();
+    assert_eq!(r.totals().unwrap().pending_rows, 10_000);
+}
+
+#[test]
+fn failing_writes_are_counted_and_reported_to_the_spool_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.spool");
+    let fail = Arc::new(AtomicBool::new(true));
+    let sink = FaultySink {
+        inner: Some(SqliteSink::open(&path, Budget::default(), SpoolOptions::default()).unwrap()),
+        gate: None,
+        fail: fail.clone(),
+        appended: Arc::new(AtomicU64::new(0)),
+    };
+    let (rec, guard) = Recorder::builder("unused").build_with_sink(sink).unwrap();
+    for _ in 0..100 {
+        drop(rec.span("lost"));
+    }
+    assert_eq!(rec.flush(), Err(FlushError::WriteErrors(100)));
+    fail.store(false, Ordering::SeqCst);
+    for _ in 0..10 {
+        drop(rec.span("kept"));
+    }
+    rec.flush().unwrap();
+    let st = rec.stats();
+    assert_eq!((st.written, st.dropped_write_error, st.recorded), (10, 100, 110));
+    drop(guard);
+    let r = SpoolReader::open(&path, &SpoolOptions::default()).unwrap();
+    assert_eq!(r.totals().unwrap().pending_rows, 10);
+    assert_eq!(r.counter(Counter::RecorderWriteErrors).unwrap(), 100);
+}
+
+#[test]
+fn a_full_disk_drops_and_counts_then_recovers_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.spool");
+    let opts = SpoolOptions { max_page_count: Some(64), ..SpoolOptions::default() };
+    let (rec, guard) = Recorder::builder(&path).spool_options(opts).build().unwrap();
+    let big = "x".repeat(2000);
+    let mut flush_errors = 0;
+    for _ in 0..20 {
+        for _ in 0..20 {
+            let mut s = rec.span("fill");
+            s.set_attribute("payload", big.clone());
+        }
+        if rec.flush().is_err() {
+            flush_errors += 1;
+        }
+    }
+    let st = rec.stats();
+    assert!(flush_errors > 0 && st.dropped_write_error > 0, "{st:?}");
+    assert_eq!(st.written + st.dropped_write_error, 400);
+    // What was committed is intact and readable.
+    let mut r = SpoolReader::open(&path, &SpoolOptions::default()).unwrap();
+    let t = r.totals().unwrap();
+    assert_eq!(t.pending_rows, st.written);
+    // The uploader frees room; the recorder writes again (after its 1 s
+    // reopen back-off) without being restarted.
+    let lease = r.lease(0, 1_000_000).unwrap();
+    r.ack(lease[0].row_id, lease.last().unwrap().row_id).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        drop(rec.span("after"));
+        if rec.flush().is_ok() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never recovered: {:?}", rec.stats());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(guard);
+}
+
+#[test]
+fn a_deleted_spool_file_is_recreated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.spool");
+    let (rec, guard) = Recorder::builder(&path).build().unwrap();
+    drop(rec.span("before"));
+    rec.flush().unwrap();
+    for f in ["d.spool", "d.spool-wal", "d.spool-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(f));
+    }
+    drop(rec.span("after"));
+    rec.flush().unwrap();
+    drop(guard);
+    let r = SpoolReader::open(&path, &SpoolOptions::default()).unwrap();
+    assert_eq!(r.totals().unwrap().pending_rows, 1);
+}
