@@ -1,20 +1,21 @@
 //! The hand-off between the caller's thread and the writer thread.
 //!
-//! A [`QueuedSpan`] carries the span's columns and its name and encoded
-//! record **inline** (up to [`INLINE_BYTES`]), so pushing it onto the
-//! pre-allocated `ArrayQueue` is a copy, and no heap block allocated on the
-//! caller's thread is ever freed on the writer thread (a cross-thread free
-//! costs several times a small copy). Larger spans take a boxed slice.
+//! A [`QueuedSpan`] is small (about 90 bytes): the span's columns and a
+//! buffer holding its encoded record followed by its name. Buffers are
+//! **recycled**: the writer returns them to a free list after the commit and
+//! the caller's thread takes one from there, so no heap block allocated on
+//! one thread is freed on the other (a cross-thread free costs several times
+//! a small copy), and nothing large is copied through the queue.
+
+use crossbeam_queue::ArrayQueue;
+use tracespool_schema::{EncodeError, RecordEncoder, SpanData};
 
 use crate::spool::NewRow;
 
-/// Bytes of name + record carried inline.
-pub(crate) const INLINE_BYTES: usize = 440;
-
-pub(crate) enum SpanBytes {
-    Inline([u8; INLINE_BYTES]),
-    Heap(Box<[u8]>),
-}
+/// The size of a recycled buffer; larger spans get a buffer of their own.
+pub(crate) const BUFFER_BYTES: usize = 1024;
+/// Buffers larger than this are not recycled (they came from huge spans).
+const MAX_RECYCLED_BYTES: usize = 16 * 1024;
 
 pub(crate) struct QueuedSpan {
     pub trace_id: [u8; 16],
@@ -22,64 +23,80 @@ pub(crate) struct QueuedSpan {
     pub parent_span_id: Option<[u8; 8]>,
     pub start_ns: u64,
     pub end_ns: u64,
-    name_len: u16,
     record_len: u32,
-    bytes: SpanBytes,
+    name: Name,
+    buf: Vec<u8>,
 }
 
-impl QueuedSpan {
-    /// `name` must be at most `u16::MAX` bytes (the caller cuts it).
-    pub(crate) fn new(
-        trace_id: [u8; 16],
-        span_id: [u8; 8],
-        parent_span_id: Option<[u8; 8]>,
-        start_ns: u64,
-        end_ns: u64,
-        name: &str,
-        record: &[u8],
-    ) -> Self {
-        let name = &name.as_bytes()[..name.len().min(u16::MAX as usize)];
-        let total = name.len() + record.len();
-        let bytes = if total <= INLINE_BYTES {
-            let mut buf = [0u8; INLINE_BYTES];
-            buf[..name.len()].copy_from_slice(name);
-            buf[name.len()..total].copy_from_slice(record);
-            SpanBytes::Inline(buf)
-        } else {
-            let mut v = Vec::with_capacity(total);
-            v.extend_from_slice(name);
-            v.extend_from_slice(record);
-            SpanBytes::Heap(v.into_boxed_slice())
-        };
-        QueuedSpan {
-            trace_id,
-            span_id,
-            parent_span_id,
-            start_ns,
-            end_ns,
-            name_len: name.len() as u16,
-            record_len: record.len() as u32,
-            bytes,
+/// Where the span's name is: a `'static` string needs no copy and no
+/// re-validation; any other name is copied after the record.
+enum Name {
+    Static(&'static str),
+    InBuf(u32),
+}
+
+/// Recycled buffers.
+pub(crate) struct BufferPool {
+    free: ArrayQueue<Vec<u8>>,
+}
+
+impl BufferPool {
+    pub(crate) fn new(capacity: usize) -> Self {
+        BufferPool {
+            free: ArrayQueue::new(capacity.max(1)),
         }
     }
 
-    fn data(&self) -> &[u8] {
-        match &self.bytes {
-            SpanBytes::Inline(b) => &b[..],
-            SpanBytes::Heap(b) => b,
+    fn take(&self) -> Vec<u8> {
+        self.free
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(BUFFER_BYTES))
+    }
+
+    /// Gives a span's buffer back (dropped if the pool is full or it is huge).
+    pub(crate) fn recycle(&self, q: QueuedSpan) {
+        if q.buf.capacity() <= MAX_RECYCLED_BYTES {
+            let _ = self.free.push(q.buf);
         }
+    }
+}
+
+impl QueuedSpan {
+    /// Encodes `data` into a recycled buffer.
+    pub(crate) fn encode(
+        data: &SpanData,
+        encoder: &RecordEncoder,
+        pool: &BufferPool,
+    ) -> Result<Self, EncodeError> {
+        let mut buf = pool.take();
+        encoder.encode_into(data, &mut buf)?;
+        let record_len = buf.len();
+        let name = match &data.name {
+            std::borrow::Cow::Borrowed(s) => Name::Static(s),
+            std::borrow::Cow::Owned(s) => {
+                buf.extend_from_slice(s.as_bytes());
+                Name::InBuf(s.len() as u32)
+            }
+        };
+        Ok(QueuedSpan {
+            trace_id: data.trace_id.0,
+            span_id: data.span_id.0,
+            parent_span_id: data.parent_span_id.map(|p| p.0),
+            start_ns: data.start_ns,
+            end_ns: data.end_ns,
+            record_len: record_len as u32,
+            name,
+            buf,
+        })
     }
 
     /// The row to append.
     pub(crate) fn row(&self) -> NewRow<'_> {
-        let data = self.data();
-        let n = self.name_len as usize;
-        let name_bytes = &data[..n];
-        // The name came from a &str, cut at most at u16::MAX bytes; if that
-        // cut fell inside a character, keep the valid prefix.
-        let name = match std::str::from_utf8(name_bytes) {
-            Ok(s) => s,
-            Err(e) => std::str::from_utf8(&name_bytes[..e.valid_up_to()]).unwrap_or(""),
+        let r = self.record_len as usize;
+        let name = match self.name {
+            Name::Static(s) => s,
+            // The bytes came from a String.
+            Name::InBuf(n) => std::str::from_utf8(&self.buf[r..r + n as usize]).unwrap_or(""),
         };
         NewRow {
             trace_id: &self.trace_id,
@@ -88,7 +105,7 @@ impl QueuedSpan {
             name,
             start_ns: self.start_ns,
             end_ns: self.end_ns,
-            record: &data[n..n + self.record_len as usize],
+            record: &self.buf[..r],
         }
     }
 }
@@ -96,20 +113,29 @@ impl QueuedSpan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tracespool_schema::{decode_record, Resource, SpanId, TraceId};
 
     #[test]
-    fn inline_and_heap_round_trip() {
-        for len in [0usize, 10, INLINE_BYTES - 4, INLINE_BYTES, 5000] {
-            let rec = vec![7u8; len];
-            let q = QueuedSpan::new([1; 16], [2; 8], Some([3; 8]), 5, 6, "name", &rec);
+    fn small_and_large_spans_round_trip_and_recycle() {
+        let enc = RecordEncoder::new(&Resource::default()).unwrap();
+        let pool = BufferPool::new(4);
+        for len in [0usize, 10, 900, 1000, 5000, 20_000] {
+            let mut d = SpanData::new(TraceId::random(), SpanId::random(), "x".repeat(len));
+            if len == 10 {
+                d.name = std::borrow::Cow::Borrowed("static name");
+            }
+            d.parent_span_id = Some(SpanId::random());
+            let q = QueuedSpan::encode(&d, &enc, &pool).unwrap();
             let r = q.row();
-            assert_eq!(r.name, "name");
-            assert_eq!(r.record, &rec[..]);
-            assert_eq!(r.parent_span_id, Some(&[3; 8]));
-            assert_eq!(
-                matches!(q.bytes, SpanBytes::Inline(_)),
-                len + 4 <= INLINE_BYTES
-            );
+            assert_eq!(r.name, d.name);
+            assert_eq!(decode_record(r.record).unwrap().span, d);
+            assert_eq!(r.parent_span_id, d.parent_span_id.as_ref().map(|p| &p.0));
+            pool.recycle(q);
+        }
+        // Huge buffers are not kept.
+        assert!(pool.free.len() < 6);
+        while let Some(b) = pool.free.pop() {
+            assert!(b.capacity() <= MAX_RECYCLED_BYTES);
         }
     }
 }

@@ -1,6 +1,5 @@
 //! The recorder: builder, cloneable handle, writer thread and flush guard.
 
-use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -12,7 +11,7 @@ use tracespool_schema::{
     Attribute, AttributeValue, RecordEncoder, Resource, SpanData, SpanId, SpanKind, Str, TraceId,
 };
 
-use crate::queue::QueuedSpan;
+use crate::queue::{BufferPool, QueuedSpan};
 use crate::sampler::Sampler;
 use crate::span::{ParentChoice, Recording, Span, SpanBuilder, SpanContext};
 use crate::spool::{
@@ -161,6 +160,7 @@ pub struct RecorderStats {
 
 struct Shared {
     queue: ArrayQueue<QueuedSpan>,
+    pool: BufferPool,
     high_water: usize,
     on_full: OnFull,
     sampler: Sampler,
@@ -334,6 +334,7 @@ impl RecorderBuilder {
         let encoder = RecordEncoder::new(&self.resource())?;
         let shared = Arc::new(Shared {
             queue: ArrayQueue::new(self.queue_capacity),
+            pool: BufferPool::new(self.queue_capacity + self.max_batch),
             high_water: (self.queue_capacity / 2).max(1),
             on_full: self.on_full,
             sampler: self.sampler,
@@ -376,10 +377,6 @@ impl RecorderBuilder {
         };
         Ok((recorder, guard))
     }
-}
-
-thread_local! {
-    static ENCODE_BUF: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(512));
 }
 
 impl Recorder {
@@ -468,26 +465,11 @@ impl Recorder {
     /// Encodes a finished span on the caller's thread and queues it.
     pub(crate) fn submit(&self, data: SpanData) {
         let sh = &*self.shared;
-        let queued = ENCODE_BUF.with(|buf| {
-            let mut buf = match buf.try_borrow_mut() {
-                Ok(b) => b,
-                Err(_) => return None, // re-entered from a destructor; cannot happen in practice
-            };
-            sh.encoder.encode_into(&data, &mut buf).ok()?;
-            Some(QueuedSpan::new(
-                data.trace_id.0,
-                data.span_id.0,
-                data.parent_span_id.map(|p| p.0),
-                data.start_ns,
-                data.end_ns,
-                &data.name,
-                &buf,
-            ))
-        });
-        let Some(mut q) = queued else {
+        let Ok(mut q) = QueuedSpan::encode(&data, &sh.encoder, &sh.pool) else {
             sh.dropped_other.fetch_add(1, Ordering::Relaxed);
             return;
         };
+        drop(data);
         loop {
             match sh.queue.push(q) {
                 Ok(()) => {
@@ -499,6 +481,7 @@ impl Recorder {
                 Err(back) => {
                     if sh.on_full == OnFull::DropNewest || sh.shutdown.load(Ordering::Acquire) {
                         sh.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+                        sh.pool.recycle(back);
                         sh.wake_writer();
                         return;
                     }
@@ -734,7 +717,9 @@ impl Writer {
             }
         }
         sh.dequeued.fetch_add(n, Ordering::Release);
-        batch.clear();
+        for q in batch.drain(..) {
+            sh.pool.recycle(q);
+        }
     }
 }
 

@@ -138,6 +138,7 @@ impl Span {
     }
 
     /// Sets an attribute (replacing one with the same key).
+    #[inline]
     pub fn set_attribute(&mut self, key: impl Into<Str>, value: impl Into<AttributeValue>) {
         if self.rec.is_none() {
             return;
@@ -270,6 +271,7 @@ impl Span {
     }
 }
 
+#[inline]
 fn set_attr(d: &mut SpanData, key: Str, value: AttributeValue) {
     if let Some(a) = d.attributes.iter_mut().find(|a| a.key == key) {
         a.value = value;

@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod fast;
 mod ids;
 mod model;
 mod record;
@@ -36,6 +37,6 @@ pub use model::{
     SpanKind, SpanRecord, Status, StatusCode, Str, TimeEvent, TimeEventKind,
 };
 pub use record::{
-    decode_record, peek_version, DecodeError, EncodeError, RecordEncoder, MAX_RECORD_BYTES,
+    decode_record, encode_with_bincode, peek_version, DecodeError, EncodeError, RecordEncoder, MAX_RECORD_BYTES,
     RECORD_MAGIC, RECORD_VERSION,
 };

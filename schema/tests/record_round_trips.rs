@@ -48,7 +48,7 @@ prop_compose! {
     fn arb_span()(
         t in any::<[u8; 16]>(), s in any::<[u8; 8]>(), p in any::<Option<[u8; 8]>>(),
         remote in any::<bool>(), name in arb_str(), kind in 0usize..6,
-        start in any::<u64>(), end in any::<u64>(), attributes in arb_attrs(),
+        start in prop_oneof![0u64..300, 300u64..70_000, 70_000u64..5_000_000_000, any::<u64>()], end in any::<u64>(), attributes in arb_attrs(),
         events in prop::collection::vec(arb_event(), 0..4),
         links in prop::collection::vec((any::<[u8; 16]>(), any::<[u8; 8]>(), arb_attrs()), 0..3),
         code in 0usize..3, msg in arb_str(), dropped in any::<(u32, u32, u32, u32)>(),
@@ -80,6 +80,13 @@ proptest! {
         let rec = decode_record(&buf).unwrap();
         prop_assert_eq!(rec.span, span);
         prop_assert_eq!(rec.resource, resource);
+    }
+
+    #[test]
+    fn fast_encoder_matches_bincode(span in arb_span(), res in arb_attrs()) {
+        let resource = Resource { attributes: res };
+        let fast = RecordEncoder::new(&resource).unwrap().encode(&span).unwrap();
+        prop_assert_eq!(fast, encode_with_bincode(&span, &resource));
     }
 
     #[test]
