@@ -1,141 +1,115 @@
 //! The hand-off between the caller's thread and the writer thread.
 //!
-//! A [`QueuedSpan`] is small (about 90 bytes): the span's columns and a
-//! buffer holding its encoded record followed by its name. Buffers are
-//! **recycled**: the writer returns them to a free list after the commit and
-//! the caller's thread takes one from there, so no heap block allocated on
-//! one thread is freed on the other (a cross-thread free costs several times
-//! a small copy), and nothing large is copied through the queue.
+//! A finished span travels as a `Box<SpanData>` (one pointer) through a
+//! bounded lock-free queue. The boxes are **pooled**: the writer encodes the
+//! span, clears it (keeping the capacity of its vectors) and returns the box
+//! to a free list, where the caller's thread takes it for its next span. So
+//! the hot path allocates nothing in the steady state, copies nothing large,
+//! does not encode, and no heap block allocated on one thread is freed on
+//! the other (a cross-thread free costs several times a small copy). Only
+//! owned strings the application hands in (`String` names or values) are
+//! freed by the writer.
 
 use crossbeam_queue::ArrayQueue;
-use tracespool_schema::{EncodeError, RecordEncoder, SpanData};
+use tracespool_schema::{DroppedCounts, SpanData, SpanId, SpanKind, Status, TraceId};
 
-use crate::spool::NewRow;
+/// Vectors larger than this are shrunk before a box is pooled again, so a
+/// single huge span does not pin memory forever.
+const MAX_POOLED_ITEMS: usize = 32;
 
-/// The size of a recycled buffer; larger spans get a buffer of their own.
-pub(crate) const BUFFER_BYTES: usize = 1024;
-/// Buffers larger than this are not recycled (they came from huge spans).
-const MAX_RECYCLED_BYTES: usize = 16 * 1024;
+pub(crate) type QueuedSpan = Box<SpanData>;
 
-pub(crate) struct QueuedSpan {
-    pub trace_id: [u8; 16],
-    pub span_id: [u8; 8],
-    pub parent_span_id: Option<[u8; 8]>,
-    pub start_ns: u64,
-    pub end_ns: u64,
-    record_len: u32,
-    name: Name,
-    buf: Vec<u8>,
+/// Cleared, reusable span boxes.
+pub(crate) struct SpanPool {
+    free: ArrayQueue<QueuedSpan>,
 }
 
-/// Where the span's name is: a `'static` string needs no copy and no
-/// re-validation; any other name is copied after the record.
-enum Name {
-    Static(&'static str),
-    InBuf(u32),
-}
-
-/// Recycled buffers.
-pub(crate) struct BufferPool {
-    free: ArrayQueue<Vec<u8>>,
-}
-
-impl BufferPool {
+impl SpanPool {
     pub(crate) fn new(capacity: usize) -> Self {
-        BufferPool {
+        SpanPool {
             free: ArrayQueue::new(capacity.max(1)),
         }
     }
 
-    fn take(&self) -> Vec<u8> {
-        self.free
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(BUFFER_BYTES))
+    /// A cleared span (from the pool, or new). The clearing happens here,
+    /// on the thread that fills the span next: its cache lines are then
+    /// warm for the caller, and owned strings the caller's thread allocated
+    /// are freed by that same thread in the common case.
+    #[inline]
+    pub(crate) fn take(&self) -> QueuedSpan {
+        match self.free.pop() {
+            Some(mut d) => {
+                clear(&mut d);
+                d
+            }
+            None => {
+                let mut d = Box::new(SpanData::new(TraceId([0; 16]), SpanId([0; 8]), ""));
+                d.attributes.reserve(8);
+                d
+            }
+        }
     }
 
-    /// Gives a span's buffer back (dropped if the pool is full or it is huge).
-    pub(crate) fn recycle(&self, q: QueuedSpan) {
-        if q.buf.capacity() <= MAX_RECYCLED_BYTES {
-            let _ = self.free.push(q.buf);
-        }
+    /// A pooled span, if any (without allocating).
+    pub(crate) fn take_pooled(&self) -> Option<QueuedSpan> {
+        self.free.pop()
+    }
+
+    /// Keeps a span for reuse (dropped if the pool is full).
+    #[inline]
+    pub(crate) fn recycle(&self, d: QueuedSpan) {
+        let _ = self.free.push(d);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.free.len()
     }
 }
 
-impl QueuedSpan {
-    /// Encodes `data` into a recycled buffer.
-    pub(crate) fn encode(
-        data: &SpanData,
-        encoder: &RecordEncoder,
-        pool: &BufferPool,
-    ) -> Result<Self, EncodeError> {
-        let mut buf = pool.take();
-        encoder.encode_into(data, &mut buf)?;
-        let record_len = buf.len();
-        let name = match &data.name {
-            std::borrow::Cow::Borrowed(s) => Name::Static(s),
-            std::borrow::Cow::Owned(s) => {
-                buf.extend_from_slice(s.as_bytes());
-                Name::InBuf(s.len() as u32)
-            }
-        };
-        Ok(QueuedSpan {
-            trace_id: data.trace_id.0,
-            span_id: data.span_id.0,
-            parent_span_id: data.parent_span_id.map(|p| p.0),
-            start_ns: data.start_ns,
-            end_ns: data.end_ns,
-            record_len: record_len as u32,
-            name,
-            buf,
-        })
+fn clear(d: &mut SpanData) {
+    d.attributes.clear();
+    d.events.clear();
+    d.links.clear();
+    if d.attributes.capacity() > MAX_POOLED_ITEMS
+        || d.events.capacity() > MAX_POOLED_ITEMS
+        || d.links.capacity() > MAX_POOLED_ITEMS
+    {
+        d.attributes.shrink_to(8);
+        d.events.shrink_to(0);
+        d.links.shrink_to(0);
     }
-
-    /// The row to append.
-    pub(crate) fn row(&self) -> NewRow<'_> {
-        let r = self.record_len as usize;
-        let name = match self.name {
-            Name::Static(s) => s,
-            // The bytes came from a String.
-            Name::InBuf(n) => std::str::from_utf8(&self.buf[r..r + n as usize]).unwrap_or(""),
-        };
-        NewRow {
-            trace_id: &self.trace_id,
-            span_id: &self.span_id,
-            parent_span_id: self.parent_span_id.as_ref(),
-            name,
-            start_ns: self.start_ns,
-            end_ns: self.end_ns,
-            record: &self.buf[..r],
-        }
-    }
+    d.name = "".into();
+    d.parent_span_id = None;
+    d.parent_is_remote = false;
+    d.kind = SpanKind::Unspecified;
+    d.status = Status::default();
+    d.dropped = DroppedCounts::default();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tracespool_schema::{decode_record, Resource, SpanId, TraceId};
+    use tracespool_schema::Attribute;
 
     #[test]
-    fn small_and_large_spans_round_trip_and_recycle() {
-        let enc = RecordEncoder::new(&Resource::default()).unwrap();
-        let pool = BufferPool::new(4);
-        for len in [0usize, 10, 900, 1000, 5000, 20_000] {
-            let mut d = SpanData::new(TraceId::random(), SpanId::random(), "x".repeat(len));
-            if len == 10 {
-                d.name = std::borrow::Cow::Borrowed("static name");
-            }
-            d.parent_span_id = Some(SpanId::random());
-            let q = QueuedSpan::encode(&d, &enc, &pool).unwrap();
-            let r = q.row();
-            assert_eq!(r.name, d.name);
-            assert_eq!(decode_record(r.record).unwrap().span, d);
-            assert_eq!(r.parent_span_id, d.parent_span_id.as_ref().map(|p| &p.0));
-            pool.recycle(q);
+    fn recycled_spans_are_clean_and_bounded() {
+        let pool = SpanPool::new(2);
+        let mut d = pool.take();
+        d.name = "x".to_string().into();
+        d.parent_span_id = Some(SpanId([1; 8]));
+        for i in 0..100i64 {
+            d.attributes.push(Attribute::new("k", i));
         }
-        // Huge buffers are not kept.
-        assert!(pool.free.len() < 6);
-        while let Some(b) = pool.free.pop() {
-            assert!(b.capacity() <= MAX_RECYCLED_BYTES);
-        }
+        d.dropped.attributes = 3;
+        pool.recycle(d);
+        let d = pool.take();
+        assert_eq!(*d, SpanData::new(TraceId([0; 16]), SpanId([0; 8]), ""));
+        assert!(d.attributes.capacity() <= MAX_POOLED_ITEMS);
+        pool.recycle(d);
+        pool.recycle(pool.take());
+        pool.recycle(Box::new(SpanData::new(TraceId([0; 16]), SpanId([0; 8]), "")));
+        pool.recycle(Box::new(SpanData::new(TraceId([0; 16]), SpanId([0; 8]), "")));
+        assert_eq!(pool.len(), 2, "the pool is bounded");
     }
 }

@@ -11,7 +11,7 @@ use tracespool_schema::{
     Attribute, AttributeValue, RecordEncoder, Resource, SpanData, SpanId, SpanKind, Str, TraceId,
 };
 
-use crate::queue::{BufferPool, QueuedSpan};
+use crate::queue::{QueuedSpan, SpanPool};
 use crate::sampler::Sampler;
 use crate::span::{ParentChoice, Recording, Span, SpanBuilder, SpanContext};
 use crate::spool::{
@@ -160,7 +160,7 @@ pub struct RecorderStats {
 
 struct Shared {
     queue: ArrayQueue<QueuedSpan>,
-    pool: BufferPool,
+    pool: SpanPool,
     high_water: usize,
     on_full: OnFull,
     sampler: Sampler,
@@ -334,7 +334,7 @@ impl RecorderBuilder {
         let encoder = RecordEncoder::new(&self.resource())?;
         let shared = Arc::new(Shared {
             queue: ArrayQueue::new(self.queue_capacity),
-            pool: BufferPool::new(self.queue_capacity + self.max_batch),
+            pool: SpanPool::new(self.queue_capacity + self.max_batch),
             high_water: (self.queue_capacity / 2).max(1),
             on_full: self.on_full,
             sampler: self.sampler,
@@ -360,6 +360,8 @@ impl RecorderBuilder {
         });
         let worker = Writer {
             shared: shared.clone(),
+            arena: Vec::with_capacity(self.max_batch * 512),
+            ends: Vec::with_capacity(self.max_batch),
             sink: Box::new(sink),
             flush_interval: self.flush_interval,
             max_batch: self.max_batch,
@@ -447,33 +449,81 @@ impl Recorder {
             }
             return Span::new(ctx, None);
         }
-        let mut data = SpanData::new(trace_id, span_id, name);
+        let mut data = self.shared.pool.take();
+        data.trace_id = trace_id;
+        data.span_id = span_id;
+        data.name = name;
         data.parent_span_id = parent.map(|p| p.span_id());
         data.parent_is_remote = parent.is_some_and(|p| p.is_remote());
         data.kind = kind;
         data.start_ns = start_ns.unwrap_or_else(now_ns);
+        data.end_ns = 0;
         init(&mut data);
         Span::new(
             ctx,
             Some(Recording {
-                recorder: self.clone(),
+                handle: self.thread_handle(),
                 data,
             }),
         )
     }
 
-    /// Encodes a finished span on the caller's thread and queues it.
-    pub(crate) fn submit(&self, data: SpanData) {
-        let sh = &*self.shared;
-        let Ok(mut q) = QueuedSpan::encode(&data, &sh.encoder, &sh.pool) else {
-            sh.dropped_other.fetch_add(1, Ordering::Relaxed);
-            return;
+    /// This thread's handle on the recorder (see [`ThreadHandle`]).
+    fn thread_handle(&self) -> Arc<ThreadHandle> {
+        let make = || {
+            Arc::new(ThreadHandle {
+                shared: self.shared.clone(),
+            })
         };
-        drop(data);
+        HANDLE
+            .try_with(|h| {
+                let Ok(mut h) = h.try_borrow_mut() else {
+                    return make();
+                };
+                match &*h {
+                    Some(t) if Arc::ptr_eq(&t.shared, &self.shared) => t.clone(),
+                    _ => {
+                        let t = make();
+                        *h = Some(t.clone());
+                        t
+                    }
+                }
+            })
+            .unwrap_or_else(|_| make())
+    }
+}
+
+/// A per-thread reference to a recorder. Every span holds one, so starting
+/// and ending spans on a thread changes a reference count that only that
+/// thread touches, instead of one count shared (and bounced between cores)
+/// by every thread. Each thread caches the handle of the last recorder it
+/// used.
+pub(crate) struct ThreadHandle {
+    shared: Arc<Shared>,
+}
+
+thread_local! {
+    static PUSHES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    static HANDLE: std::cell::RefCell<Option<Arc<ThreadHandle>>> = const { std::cell::RefCell::new(None) };
+}
+
+impl ThreadHandle {
+    /// Queues a finished span for the writer.
+    #[inline]
+    pub(crate) fn submit(&self, data: QueuedSpan) {
+        let sh = &*self.shared;
+        let mut q = data;
         loop {
             match sh.queue.push(q) {
                 Ok(()) => {
-                    if sh.queue.len() >= sh.high_water {
+                    // Reading the queue's length touches the cache lines the
+                    // writer is updating: do it every 32nd span of a thread.
+                    let n = PUSHES.with(|c| {
+                        let n = c.get().wrapping_add(1);
+                        c.set(n);
+                        n
+                    });
+                    if n % 32 == 0 && sh.queue.len() >= sh.high_water {
                         sh.wake_writer();
                     }
                     return;
@@ -499,6 +549,9 @@ impl Recorder {
         }
     }
 
+}
+
+impl Recorder {
     /// This recorder's counters.
     pub fn stats(&self) -> RecorderStats {
         let s = &*self.shared;
@@ -617,6 +670,9 @@ impl Drop for FlushGuard {
 
 struct Writer {
     shared: Arc<Shared>,
+    /// The batch's encoded records, back to back, and where each ends.
+    arena: Vec<u8>,
+    ends: Vec<usize>,
     sink: Box<dyn SpanSink>,
     flush_interval: Duration,
     max_batch: usize,
@@ -660,6 +716,9 @@ impl Writer {
                 sh.flush_cv.notify_all();
             }
             if stop {
+                // Threads may keep this recorder's handle cached until they
+                // exit; give back the pooled spans now.
+                while sh.pool.take_pooled().is_some() {}
                 return;
             }
             if sh.flush_requested.load(Ordering::SeqCst) == epoch
@@ -684,11 +743,48 @@ impl Writer {
     /// few times; any other error drops the batch and counts it.
     fn write(&mut self, batch: &mut Vec<QueuedSpan>) {
         let sh = self.shared.clone();
+        // Encode the batch into the arena; a span that cannot be encoded
+        // (over the record size limit) is dropped and counted.
+        self.arena.clear();
+        self.ends.clear();
+        let mut bad = 0u64;
+        batch.retain(|d| {
+            let start = self.arena.len();
+            match sh.encoder.append_to(d, &mut self.arena) {
+                Ok(()) => {
+                    self.ends.push(self.arena.len());
+                    true
+                }
+                Err(_) => {
+                    self.arena.truncate(start);
+                    bad += 1;
+                    false
+                }
+            }
+        });
+        sh.dropped_other.fetch_add(bad, Ordering::Relaxed);
         let n = batch.len() as u64;
         let mut attempts = 0;
         let result = loop {
             let drops = self.pending_drops();
-            let rows: Vec<NewRow<'_>> = batch.iter().map(QueuedSpan::row).collect();
+            let mut start = 0;
+            let rows: Vec<NewRow<'_>> = batch
+                .iter()
+                .zip(&self.ends)
+                .map(|(d, &end)| {
+                    let record = &self.arena[start..end];
+                    start = end;
+                    NewRow {
+                        trace_id: &d.trace_id.0,
+                        span_id: &d.span_id.0,
+                        parent_span_id: d.parent_span_id.as_ref().map(|p| &p.0),
+                        name: &d.name,
+                        start_ns: d.start_ns,
+                        end_ns: d.end_ns,
+                        record,
+                    }
+                })
+                .collect();
             let res = self.sink.append(&rows, drops);
             match res {
                 Err(e) if e.is_busy() && attempts < 5 => {
@@ -716,7 +812,7 @@ impl Writer {
                 sh.dropped_write_error.fetch_add(n, Ordering::Relaxed);
             }
         }
-        sh.dequeued.fetch_add(n, Ordering::Release);
+        sh.dequeued.fetch_add(n + bad, Ordering::Release);
         for q in batch.drain(..) {
             sh.pool.recycle(q);
         }

@@ -83,8 +83,8 @@ fn pop_current(ctx: SpanContext) {
 }
 
 pub(crate) struct Recording {
-    pub(crate) recorder: Recorder,
-    pub(crate) data: SpanData,
+    pub(crate) handle: std::sync::Arc<crate::recorder::ThreadHandle>,
+    pub(crate) data: crate::queue::QueuedSpan,
 }
 
 /// A span in progress. It ends when dropped (or at [`Span::end`]), and is
@@ -264,9 +264,9 @@ impl Span {
     }
 
     fn finish(&mut self, end_ns: u64) {
-        if let Some(Recording { recorder, mut data }) = self.rec.take() {
+        if let Some(Recording { handle, mut data }) = self.rec.take() {
             data.end_ns = end_ns.max(data.start_ns);
-            recorder.submit(data);
+            handle.submit(data);
         }
     }
 }

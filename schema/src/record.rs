@@ -106,6 +106,20 @@ impl RecordEncoder {
         Ok(())
     }
 
+    /// Appends one record to `out` (which may already hold others).
+    pub fn append_to(&self, span: &SpanData, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let start = out.len();
+        out.extend_from_slice(&RECORD_MAGIC);
+        out.push(RECORD_VERSION);
+        crate::fast::encode_span(out, span);
+        out.extend_from_slice(&self.resource_bytes);
+        if out.len() - start > MAX_RECORD_BYTES {
+            out.truncate(start);
+            return Err(EncodeError::TooLarge);
+        }
+        Ok(())
+    }
+
     /// One record in a new buffer.
     pub fn encode(&self, span: &SpanData) -> Result<Vec<u8>, EncodeError> {
         let mut buf = Vec::with_capacity(256);
