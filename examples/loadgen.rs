@@ -6,6 +6,11 @@
 //! cargo run --release --example loadgen -- --spool PATH --spans N [--threads T] [--name NAME] [--attrs K]
 //! ```
 //!
+//! It also samples its resident memory (VmRSS) every 50 ms and reports it
+//! after the first 10% of spans (`rss_warm_kib`), at its peak from then on
+//! (`rss_peak_kib`) and at the end (`rss_end_kib`): with 10 million spans
+//! the difference shows whether memory stays flat.
+//!
 //! The queue policy is `OnFull::Block`, so the figure is *durable*
 //! throughput: every span is in the spool when the clock stops.
 use std::process::ExitCode;
@@ -39,7 +44,10 @@ fn parse() -> Result<Args, String> {
             "--name" => a.name = val()?,
             "--attrs" => a.attrs = val()?.parse().map_err(|e| format!("--attrs: {e}"))?,
             "-h" | "--help" => {
-                return Err("usage: loadgen --spool PATH --spans N [--threads T] [--name NAME] [--attrs K]".into())
+                return Err(
+                    "usage: loadgen --spool PATH --spans N [--threads T] [--name NAME] [--attrs K]"
+                        .into(),
+                )
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -80,44 +88,94 @@ fn main() -> ExitCode {
         "cache.hit",
         "retry",
     ];
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let (warm, peak) = (
+        std::sync::atomic::AtomicU64::new(0),
+        std::sync::atomic::AtomicU64::new(0),
+    );
     let t0 = Instant::now();
     std::thread::scope(|s| {
-        for t in 0..args.threads {
-            let rec = rec.clone();
-            let name = args.name.clone();
-            let n = args.spans / args.threads + u64::from(t < args.spans % args.threads);
-            let attrs = args.attrs;
-            s.spawn(move || {
-                for i in 0..n {
-                    let mut span = rec.span(name.clone());
-                    for k in 0..attrs {
-                        let key: tracespool::schema::Str = KEYS.get(k).copied().map(Into::into).unwrap_or_else(|| format!("attr.{k}").into());
-                        match k % 4 {
-                            0 => span.set_attribute(key, "GET"),
-                            1 => span.set_attribute(key, "/api/v1/items/{id}"),
-                            2 => span.set_attribute(key, 200i64),
-                            _ => span.set_attribute(key, i as i64),
+        s.spawn(|| {
+            while !finished.load(std::sync::atomic::Ordering::Relaxed) {
+                let rss = rss_kib();
+                if warm.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+                    if done.load(std::sync::atomic::Ordering::Relaxed) * 10 >= args.spans {
+                        warm.store(rss, std::sync::atomic::Ordering::Relaxed);
+                    }
+                } else {
+                    peak.fetch_max(rss, std::sync::atomic::Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let done = &done;
+        let finished = &finished;
+        let workers: Vec<_> = (0..args.threads)
+            .map(|t| {
+                let rec = rec.clone();
+                // A 'static name costs no allocation per span.
+                let name: &'static str = Box::leak(args.name.clone().into_boxed_str());
+                let n = args.spans / args.threads + u64::from(t < args.spans % args.threads);
+                let attrs = args.attrs;
+                s.spawn(move || {
+                    for i in 0..n {
+                        if i % 1024 == 0 {
+                            done.fetch_add(1024.min(n - i), std::sync::atomic::Ordering::Relaxed);
+                        }
+                        let mut span = rec.span(name);
+                        for k in 0..attrs {
+                            let key: tracespool::schema::Str = KEYS
+                                .get(k)
+                                .copied()
+                                .map(Into::into)
+                                .unwrap_or_else(|| format!("attr.{k}").into());
+                            match k % 4 {
+                                0 => span.set_attribute(key, "GET"),
+                                1 => span.set_attribute(key, "/api/v1/items/{id}"),
+                                2 => span.set_attribute(key, 200i64),
+                                _ => span.set_attribute(key, i as i64),
+                            }
                         }
                     }
-                }
-            });
+                })
+            })
+            .collect();
+        for w in workers {
+            let _ = w.join();
         }
+        finished.store(true, std::sync::atomic::Ordering::Relaxed);
     });
     let flushed = rec.flush_timeout(Duration::from_secs(600));
     let secs = t0.elapsed().as_secs_f64();
     let st = rec.stats();
     drop(guard);
     println!(
-        "{{\"spans\":{},\"seconds\":{:.3},\"spans_per_s\":{:.0},\"written\":{},\"dropped\":{}}}",
+        "{{\"spans\":{},\"seconds\":{:.3},\"spans_per_s\":{:.0},\"written\":{},\"dropped\":{},\"rss_warm_kib\":{},\"rss_peak_kib\":{},\"rss_end_kib\":{}}}",
         args.spans,
         secs,
         args.spans as f64 / secs,
         st.written,
-        st.dropped_queue_full + st.dropped_write_error + st.dropped_budget + st.dropped_other
+        st.dropped_queue_full + st.dropped_write_error + st.dropped_budget + st.dropped_other,
+        warm.into_inner(),
+        peak.into_inner(),
+        rss_kib()
     );
     if let Err(e) = flushed {
         eprintln!("loadgen: flush: {e}");
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS
+}
+
+/// Resident memory of this process, from /proc (0 where unavailable).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }

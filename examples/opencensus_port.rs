@@ -33,7 +33,9 @@ fn do_work(rec: &Recorder, i: i64) {
 }
 
 fn main() {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "demo.spool".into());
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "demo.spool".into());
     let (recorder, guard) = Recorder::builder(&path)
         .service_name("opencensus-port")
         .sampler(Sampler::AlwaysOn)
@@ -54,5 +56,8 @@ fn main() {
     }
     let st = recorder.stats();
     drop(guard);
-    println!("recorded {} spans into {path} ({} written)", st.recorded, st.written);
+    println!(
+        "recorded {} spans into {path} ({} written)",
+        st.recorded, st.written
+    );
 }

@@ -23,9 +23,16 @@ use tracespool::{Recorder, SpanSink};
 /// The writer's sink for this benchmark: counts and discards.
 struct NullSink(Arc<AtomicU64>);
 impl SpanSink for NullSink {
-    fn append(&mut self, rows: &[NewRow<'_>], _: RecorderDrops) -> Result<AppendOutcome, SpoolError> {
+    fn append(
+        &mut self,
+        rows: &[NewRow<'_>],
+        _: RecorderDrops,
+    ) -> Result<AppendOutcome, SpoolError> {
         self.0.fetch_add(rows.len() as u64, Ordering::Relaxed);
-        Ok(AppendOutcome { written: rows.len() as u64, ..Default::default() })
+        Ok(AppendOutcome {
+            written: rows.len() as u64,
+            ..Default::default()
+        })
     }
 }
 

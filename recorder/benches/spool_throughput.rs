@@ -1,1 +1,135 @@
-fn main(){}
+//! Durable throughput: spans per second recorded through the recorder and
+//! committed to a real spool (WAL, `synchronous=NORMAL`), against, in the
+//! same run, the ceiling of raw batched rusqlite inserts of rows of the same
+//! size into a table with the same columns (4096 rows per transaction).
+//! Also: the cost of a secondary index on the random trace id, which the
+//! spool deliberately does not have.
+//!
+//! `cargo bench -p tracespool --bench spool_throughput`
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use rusqlite::{params, Connection};
+use tracespool::{OnFull, Recorder};
+
+const BATCH: u64 = 4096;
+
+fn record(rec: &Recorder, i: u64) {
+    let mut s = rec.span("GET /api/items/{id}");
+    s.set_attribute("http.request.method", "GET");
+    s.set_attribute("http.route", "/api/items/{id}");
+    s.set_attribute("http.response.status_code", 200i64);
+    s.set_attribute("user.id", i as i64);
+}
+
+/// The encoded size of the span `record` makes, read back from a spool.
+fn record_size() -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("size.spool");
+    let (rec, guard) = Recorder::builder(&path)
+        .service_name("bench")
+        .build()
+        .unwrap();
+    record(&rec, 123_456);
+    rec.flush().unwrap();
+    drop(guard);
+    let c = Connection::open(&path).unwrap();
+    c.query_row("SELECT length(record) FROM spans", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap() as usize
+}
+
+fn raw_inserts(iters: u64, record_len: usize, trace_index: bool) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Connection::open(dir.path().join("raw.db")).unwrap();
+    c.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+         CREATE TABLE spans (id INTEGER PRIMARY KEY AUTOINCREMENT, trace_id BLOB NOT NULL,
+           span_id BLOB NOT NULL, parent_span_id BLOB, name TEXT NOT NULL, start_ns INTEGER NOT NULL,
+           end_ns INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 0, reason TEXT,
+           quarantined_at_ns INTEGER, record BLOB NOT NULL);",
+    )
+    .unwrap();
+    if trace_index {
+        c.execute_batch("CREATE INDEX spans_trace ON spans(trace_id)")
+            .unwrap();
+    }
+    let mut rec = vec![0u8; record_len];
+    let start = Instant::now();
+    let mut done = 0;
+    while done < iters {
+        let n = BATCH.min(iters - done);
+        let tx = c.unchecked_transaction().unwrap();
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO spans(trace_id, span_id, parent_span_id, name, start_ns, end_ns, record) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .unwrap();
+            for i in 0..n {
+                let t = fastrand_u128().to_be_bytes();
+                rec[..16].copy_from_slice(&t);
+                st.execute(params![
+                    &t[..],
+                    &t[..8],
+                    None::<&[u8]>,
+                    "GET /api/items/{id}",
+                    i as i64,
+                    i as i64 + 1000,
+                    &rec
+                ])
+                .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+        done += n;
+    }
+    start.elapsed()
+}
+
+fn fastrand_u128() -> u128 {
+    tracespool::TraceId::random().to_u128()
+}
+
+fn bench(c: &mut Criterion) {
+    let record_len = record_size();
+    eprintln!("record size: {record_len} bytes");
+    let mut g = c.benchmark_group("durable_throughput");
+    g.throughput(Throughput::Elements(1));
+    g.sample_size(10);
+    g.bench_function("recorder_into_spool", |b| {
+        b.iter_custom(|iters| {
+            let dir = tempfile::tempdir().unwrap();
+            let (rec, guard) = Recorder::builder(dir.path().join("t.spool"))
+                .service_name("bench")
+                .on_full(OnFull::Block)
+                .build()
+                .unwrap();
+            let start = Instant::now();
+            for i in 0..iters {
+                record(&rec, i);
+            }
+            rec.flush_timeout(Duration::from_secs(600)).unwrap();
+            let t = start.elapsed();
+            assert_eq!(rec.stats().written, iters, "every span committed");
+            drop(guard);
+            t
+        })
+    });
+    g.bench_function("raw_rusqlite_ceiling", |b| {
+        b.iter_custom(|iters| raw_inserts(iters, record_len, false))
+    });
+    g.bench_function("raw_rusqlite_with_trace_id_index", |b| {
+        b.iter_custom(|iters| raw_inserts(iters, record_len, true))
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(8)).warm_up_time(Duration::from_secs(2));
+    targets = bench
+}
+criterion_main!(benches);

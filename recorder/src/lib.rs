@@ -60,8 +60,8 @@ pub use propagation::{
     parse_x_cloud_trace_context, PropagationError,
 };
 pub use recorder::{
-    BuildError, FlushError, FlushGuard, OnFull, Recorder, RecorderBuilder, RecorderStats,
-    SpanSink, SqliteSink,
+    BuildError, FlushError, FlushGuard, OnFull, Recorder, RecorderBuilder, RecorderStats, SpanSink,
+    SqliteSink,
 };
 pub use sampler::Sampler;
 pub use span::{Entered, EnteredSpan, Span, SpanBuilder, SpanContext};

@@ -44,7 +44,9 @@ pub fn parse_traceparent(value: &str) -> Result<SpanContext, PropagationError> {
         return Err(malformed);
     };
     let lower_hex = |s: &str, n: usize| {
-        s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     };
     if !lower_hex(ver, 2) || !lower_hex(flags, 2) {
         return Err(malformed);
@@ -61,7 +63,8 @@ pub fn parse_traceparent(value: &str) -> Result<SpanContext, PropagationError> {
     let invalid = |source| PropagationError::InvalidId { header: TP, source };
     let trace_id = TraceId::from_hex(trace).map_err(invalid)?;
     let span_id = SpanId::from_hex(span).map_err(invalid)?;
-    let flags = u8::from_str_radix(flags, 16).map_err(|_| PropagationError::Malformed { header: TP })?;
+    let flags =
+        u8::from_str_radix(flags, 16).map_err(|_| PropagationError::Malformed { header: TP })?;
     Ok(SpanContext::remote(trace_id, span_id, flags & 1 == 1))
 }
 
@@ -85,10 +88,17 @@ pub fn parse_x_cloud_trace_context(value: &str) -> Result<SpanContext, Propagati
         None => (v, None),
     };
     let (trace, span) = ids.split_once('/').ok_or(malformed.clone())?;
-    if trace.len() != 32 || span.is_empty() || span.len() > 20 || !span.bytes().all(|b| b.is_ascii_digit()) {
+    if trace.len() != 32
+        || span.is_empty()
+        || span.len() > 20
+        || !span.bytes().all(|b| b.is_ascii_digit())
+    {
         return Err(malformed);
     }
-    let invalid = |source| PropagationError::InvalidId { header: XCTC, source };
+    let invalid = |source| PropagationError::InvalidId {
+        header: XCTC,
+        source,
+    };
     let trace_id = TraceId::from_hex(trace).map_err(invalid)?;
     let span_num: u64 = span.parse().map_err(|_| malformed.clone())?;
     if span_num == 0 {
@@ -97,13 +107,18 @@ pub fn parse_x_cloud_trace_context(value: &str) -> Result<SpanContext, Propagati
     let sampled = match options {
         None => true,
         Some(o) => match o.strip_prefix("o=") {
-            Some(bits) if !bits.is_empty() && bits.bytes().all(|b| b.is_ascii_digit()) => {
-                bits.parse::<u32>().map(|b| b & 1 == 1).map_err(|_| malformed.clone())?
-            }
+            Some(bits) if !bits.is_empty() && bits.bytes().all(|b| b.is_ascii_digit()) => bits
+                .parse::<u32>()
+                .map(|b| b & 1 == 1)
+                .map_err(|_| malformed.clone())?,
             _ => return Err(malformed),
         },
     };
-    Ok(SpanContext::remote(trace_id, SpanId::from_u64(span_num), sampled))
+    Ok(SpanContext::remote(
+        trace_id,
+        SpanId::from_u64(span_num),
+        sampled,
+    ))
 }
 
 /// Formats a context as an `X-Cloud-Trace-Context` value.
@@ -128,7 +143,8 @@ mod tests {
         assert_eq!(c.span_id().to_string(), "00f067aa0ba902b7");
         assert!(c.is_sampled() && c.is_remote());
         assert_eq!(format_traceparent(&c), v);
-        let c = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00").unwrap();
+        let c =
+            parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00").unwrap();
         assert!(!c.is_sampled());
     }
 
@@ -149,7 +165,10 @@ mod tests {
             assert!(parse_traceparent(v).is_err(), "{v:?} accepted");
         }
         // A future version may carry more fields.
-        assert!(parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-xyz").is_ok());
+        assert!(
+            parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-xyz")
+                .is_ok()
+        );
     }
 
     #[test]
@@ -161,10 +180,17 @@ mod tests {
             format_x_cloud_trace_context(&c),
             "105445aa7843bc8bf206b12000100000/1;o=1"
         );
-        let c = parse_x_cloud_trace_context("105445aa7843bc8bf206b12000100000/18446744073709551615;o=0").unwrap();
+        let c = parse_x_cloud_trace_context(
+            "105445aa7843bc8bf206b12000100000/18446744073709551615;o=0",
+        )
+        .unwrap();
         assert_eq!(c.span_id().to_u64(), u64::MAX);
         assert!(!c.is_sampled());
-        assert!(parse_x_cloud_trace_context("105445aa7843bc8bf206b12000100000/123").unwrap().is_sampled());
+        assert!(
+            parse_x_cloud_trace_context("105445aa7843bc8bf206b12000100000/123")
+                .unwrap()
+                .is_sampled()
+        );
         for v in [
             "105445aa7843bc8bf206b12000100000",
             "105445aa7843bc8bf206b12000100000/",

@@ -108,8 +108,16 @@ mod tests {
         assert!(d.attributes.capacity() <= MAX_POOLED_ITEMS);
         pool.recycle(d);
         pool.recycle(pool.take());
-        pool.recycle(Box::new(SpanData::new(TraceId([0; 16]), SpanId([0; 8]), "")));
-        pool.recycle(Box::new(SpanData::new(TraceId([0; 16]), SpanId([0; 8]), "")));
+        pool.recycle(Box::new(SpanData::new(
+            TraceId([0; 16]),
+            SpanId([0; 8]),
+            "",
+        )));
+        pool.recycle(Box::new(SpanData::new(
+            TraceId([0; 16]),
+            SpanId([0; 8]),
+            "",
+        )));
         assert_eq!(pool.len(), 2, "the pool is bounded");
     }
 }

@@ -213,7 +213,9 @@ pub struct Recorder {
 
 impl std::fmt::Debug for Recorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recorder").field("stats", &self.stats()).finish()
+        f.debug_struct("Recorder")
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
@@ -265,7 +267,11 @@ impl RecorderBuilder {
         self.resource_attribute("service.name", AttributeValue::String(name.into()))
     }
     /// Sets a resource attribute (replacing one with the same key).
-    pub fn resource_attribute(mut self, key: impl Into<Str>, value: impl Into<AttributeValue>) -> Self {
+    pub fn resource_attribute(
+        mut self,
+        key: impl Into<Str>,
+        value: impl Into<AttributeValue>,
+    ) -> Self {
         let a = Attribute::new(key, value);
         self.resource.retain(|x| x.key != a.key);
         self.resource.push(a);
@@ -312,7 +318,10 @@ impl RecorderBuilder {
                 .ok()
                 .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .unwrap_or_default();
-            attrs.push(Attribute::new("service.name", format!("unknown_service:{exe}")));
+            attrs.push(Attribute::new(
+                "service.name",
+                format!("unknown_service:{exe}"),
+            ));
         }
         for a in &self.resource {
             attrs.retain(|x| x.key != a.key);
@@ -330,7 +339,10 @@ impl RecorderBuilder {
 
     /// Starts the recorder with a custom [`SpanSink`] (for fault injection
     /// in tests; the path given to the builder is not used).
-    pub fn build_with_sink(self, sink: impl SpanSink) -> Result<(Recorder, FlushGuard), BuildError> {
+    pub fn build_with_sink(
+        self,
+        sink: impl SpanSink,
+    ) -> Result<(Recorder, FlushGuard), BuildError> {
         let encoder = RecordEncoder::new(&self.resource())?;
         let shared = Arc::new(Shared {
             queue: ArrayQueue::new(self.queue_capacity),
@@ -400,7 +412,13 @@ impl Recorder {
     /// Starts a span whose parent is this thread's current span (or a new
     /// trace if there is none).
     pub fn span(&self, name: impl Into<Str>) -> Span {
-        self.start_with(name.into(), SpanContext::current(), SpanKind::Unspecified, None, |_| {})
+        self.start_with(
+            name.into(),
+            SpanContext::current(),
+            SpanKind::Unspecified,
+            None,
+            |_| {},
+        )
     }
 
     /// A builder for a span with an explicit parent, kind, attributes, links
@@ -523,7 +541,7 @@ impl ThreadHandle {
                         c.set(n);
                         n
                     });
-                    if n % 32 == 0 && sh.queue.len() >= sh.high_water {
+                    if n.is_multiple_of(32) && sh.queue.len() >= sh.high_water {
                         sh.wake_writer();
                     }
                     return;
@@ -548,7 +566,6 @@ impl ThreadHandle {
             }
         }
     }
-
 }
 
 impl Recorder {

@@ -417,7 +417,8 @@ fn create_private(path: &Path) -> Result<(), SpoolError> {
 fn configure(conn: &Connection, opts: &SpoolOptions) -> Result<(), SpoolError> {
     // busy_timeout: several processes write to one spool; wait for the lock
     // (transactions are short) instead of failing with SQLITE_BUSY.
-    conn.busy_timeout(opts.busy_timeout).op("set busy_timeout")?;
+    conn.busy_timeout(opts.busy_timeout)
+        .op("set busy_timeout")?;
     // journal_mode=WAL: readers (uploader, inspect) never block the writer
     // and the writer never blocks them; a commit is one sequential append.
     // It is stored in the file, so every later connection gets it too.
@@ -521,7 +522,8 @@ fn open_rw(path: &Path, opts: &SpoolOptions) -> Result<Connection, SpoolError> {
     })?;
     // The busy timeout must be in force before the first statement, which
     // may meet another process's lock; `configure` sets the rest.
-    conn.busy_timeout(opts.busy_timeout).op("set busy_timeout")?;
+    conn.busy_timeout(opts.busy_timeout)
+        .op("set busy_timeout")?;
     // Check the file before changing anything in it (journal mode included).
     migrate(&mut conn, path)?;
     configure(&conn, opts)?;

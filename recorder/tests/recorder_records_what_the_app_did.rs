@@ -56,7 +56,11 @@ fn nesting_fields_and_resource_arrive() {
     drop(guard);
 
     let recs = read_all(&path);
-    assert_eq!(recs.len(), 6, "other, root, child, grandchild, explicit root, moved");
+    assert_eq!(
+        recs.len(),
+        6,
+        "other, root, child, grandchild, explicit root, moved"
+    );
     let root = find(&recs, "root");
     let child = find(&recs, "child");
     let grandchild = find(&recs, "grandchild");
@@ -64,9 +68,16 @@ fn nesting_fields_and_resource_arrive() {
     assert_eq!(child.span.parent_span_id, Some(root.span.span_id));
     assert_eq!(grandchild.span.parent_span_id, Some(child.span.span_id));
     assert_eq!(grandchild.span.trace_id, root.span.trace_id);
-    assert_ne!(find(&recs, "explicit root").span.trace_id, root.span.trace_id);
+    assert_ne!(
+        find(&recs, "explicit root").span.trace_id,
+        root.span.trace_id
+    );
     assert_eq!(find(&recs, "moved").span.kind, SpanKind::Producer);
-    assert_eq!(find(&recs, "moved").span.parent_span_id, None, "no span was current");
+    assert_eq!(
+        find(&recs, "moved").span.parent_span_id,
+        None,
+        "no span was current"
+    );
 
     let s = &root.span;
     assert_eq!(s.kind, SpanKind::Server);
@@ -75,12 +86,22 @@ fn nesting_fields_and_resource_arrive() {
     assert_eq!(s.status.code, StatusCode::Error);
     assert_eq!(s.status.message, "boom");
     assert_eq!(s.events.len(), 2);
-    assert!(matches!(&s.events[1].kind, TimeEventKind::Message { id: 1, uncompressed_size: 100, compressed_size: 40, .. }));
+    assert!(matches!(
+        &s.events[1].kind,
+        TimeEventKind::Message {
+            id: 1,
+            uncompressed_size: 100,
+            compressed_size: 40,
+            ..
+        }
+    ));
     assert_eq!(s.links[0].span_id, other.span_id());
     assert!(s.start_ns <= s.end_ns);
     assert!(child.span.start_ns >= s.start_ns && child.span.end_ns <= s.end_ns);
     let res = &root.resource.attributes;
-    assert!(res.iter().any(|a| a.key == "service.name" && a.value == AttributeValue::from("unit")));
+    assert!(res
+        .iter()
+        .any(|a| a.key == "service.name" && a.value == AttributeValue::from("unit")));
     assert!(res.iter().any(|a| a.key == "service.version"));
 }
 
@@ -89,10 +110,15 @@ fn remote_parents_and_sampling() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.spool");
     let (rec, guard) = Recorder::builder(&path).build().unwrap();
-    let sampled = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+    let sampled =
+        parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
     let unsampled = parse_x_cloud_trace_context("105445aa7843bc8bf206b12000100000/1;o=0").unwrap();
     {
-        let s = rec.span_builder("joined").parent(sampled).kind(SpanKind::Server).start();
+        let s = rec
+            .span_builder("joined")
+            .parent(sampled)
+            .kind(SpanKind::Server)
+            .start();
         assert!(s.is_recording());
         let not = rec.span_builder("not sampled").parent(unsampled).start();
         assert!(!not.is_recording());
@@ -113,7 +139,10 @@ fn remote_parents_and_sampling() {
     assert_eq!(j.parent_span_id, Some(sampled.span_id()));
     assert!(j.parent_is_remote);
 
-    let (rec, guard) = Recorder::builder(&path).sampler(Sampler::AlwaysOff).build().unwrap();
+    let (rec, guard) = Recorder::builder(&path)
+        .sampler(Sampler::AlwaysOff)
+        .build()
+        .unwrap();
     drop(rec.span("x"));
     rec.flush().unwrap();
     drop(guard);
@@ -134,7 +163,10 @@ fn in_span_makes_the_span_current() {
     rec.flush().unwrap();
     drop(guard);
     let recs = read_all(&path);
-    assert_eq!(find(&recs, "inner").span.parent_span_id, Some(outer_ctx.span_id()));
+    assert_eq!(
+        find(&recs, "inner").span.parent_span_id,
+        Some(outer_ctx.span_id())
+    );
 }
 
 #[test]

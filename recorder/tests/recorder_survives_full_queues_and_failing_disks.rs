@@ -18,7 +18,11 @@ struct FaultySink {
 }
 
 impl SpanSink for FaultySink {
-    fn append(&mut self, rows: &[NewRow<'_>], drops: RecorderDrops) -> Result<AppendOutcome, SpoolError> {
+    fn append(
+        &mut self,
+        rows: &[NewRow<'_>],
+        drops: RecorderDrops,
+    ) -> Result<AppendOutcome, SpoolError> {
         if let Some(g) = self.gate.take() {
             g.wait();
         }
@@ -31,7 +35,10 @@ impl SpanSink for FaultySink {
         self.appended.fetch_add(rows.len() as u64, Ordering::SeqCst);
         match &mut self.inner {
             Some(s) => s.append(rows, drops),
-            None => Ok(AppendOutcome { written: rows.len() as u64, ..Default::default() }),
+            None => Ok(AppendOutcome {
+                written: rows.len() as u64,
+                ..Default::default()
+            }),
         }
     }
 }
@@ -60,7 +67,8 @@ fn full_queue_drops_are_counted_and_the_caller_never_blocks() {
         }
         tx.send(()).unwrap();
     });
-    rx.recv_timeout(Duration::from_secs(30)).expect("recording blocked on a full queue");
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("recording blocked on a full queue");
     let st = rec.stats();
     assert!(st.dropped_queue_full > 0);
     gate.wait();
@@ -120,7 +128,10 @@ fn failing_writes_are_counted_and_reported_to_the_spool_later() {
     }
     rec.flush().unwrap();
     let st = rec.stats();
-    assert_eq!((st.written, st.dropped_write_error, st.recorded), (10, 100, 110));
+    assert_eq!(
+        (st.written, st.dropped_write_error, st.recorded),
+        (10, 100, 110)
+    );
     drop(guard);
     let r = SpoolReader::open(&path, &SpoolOptions::default()).unwrap();
     assert_eq!(r.totals().unwrap().pending_rows, 10);
@@ -131,8 +142,14 @@ fn failing_writes_are_counted_and_reported_to_the_spool_later() {
 fn a_full_disk_drops_and_counts_then_recovers_room() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("full.spool");
-    let opts = SpoolOptions { max_page_count: Some(64), ..SpoolOptions::default() };
-    let (rec, guard) = Recorder::builder(&path).spool_options(opts).build().unwrap();
+    let opts = SpoolOptions {
+        max_page_count: Some(64),
+        ..SpoolOptions::default()
+    };
+    let (rec, guard) = Recorder::builder(&path)
+        .spool_options(opts)
+        .build()
+        .unwrap();
     let big = "x".repeat(2000);
     let mut flush_errors = 0;
     for _ in 0..20 {
@@ -154,14 +171,19 @@ fn a_full_disk_drops_and_counts_then_recovers_room() {
     // The uploader frees room; the recorder writes again (after its 1 s
     // reopen back-off) without being restarted.
     let lease = r.lease(0, 1_000_000).unwrap();
-    r.ack(lease[0].row_id, lease.last().unwrap().row_id).unwrap();
+    r.ack(lease[0].row_id, lease.last().unwrap().row_id)
+        .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         drop(rec.span("after"));
         if rec.flush().is_ok() {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "never recovered: {:?}", rec.stats());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never recovered: {:?}",
+            rec.stats()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     drop(guard);

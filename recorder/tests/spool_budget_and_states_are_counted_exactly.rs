@@ -4,7 +4,12 @@ use std::time::Duration;
 
 use tracespool::spool::*;
 
-fn row<'a>(name: &'a str, record: &'a [u8], end_ns: u64, ids: &'a ([u8; 16], [u8; 8])) -> NewRow<'a> {
+fn row<'a>(
+    name: &'a str,
+    record: &'a [u8],
+    end_ns: u64,
+    ids: &'a ([u8; 16], [u8; 8]),
+) -> NewRow<'a> {
     NewRow {
         trace_id: &ids.0,
         span_id: &ids.1,
@@ -24,8 +29,14 @@ fn append_named(w: &mut SpoolWriter, names: &[String], rec: &[u8], end_ns: u64) 
 }
 
 fn names(r: &SpoolReader) -> Vec<String> {
-    let mut stmt = r.connection().prepare("SELECT name FROM spans ORDER BY id").unwrap();
-    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    let mut stmt = r
+        .connection()
+        .prepare("SELECT name FROM spans ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 fn batch(from: usize, n: usize) -> Vec<String> {
@@ -57,7 +68,10 @@ fn drop_oldest_keeps_the_newest_and_counts_each_eviction() {
 
     // A batch larger than the whole budget keeps its newest rows only.
     let out = append_named(&mut w, &batch(100, 12), &rec, now);
-    assert_eq!((out.written, out.refused_oversize, out.evicted_oldest), (10, 2, 10));
+    assert_eq!(
+        (out.written, out.refused_oversize, out.evicted_oldest),
+        (10, 2, 10)
+    );
     assert_eq!(names(&r), batch(102, 10));
     assert_eq!(r.counter(Counter::BudgetDroppedOldest).unwrap(), 27);
 }
@@ -138,7 +152,10 @@ fn lease_ack_quarantine_requeue_keep_tallies_exact() {
     assert_eq!((t.pending_rows, t.quarantined_rows), (6, 1));
     assert_eq!(t.quarantined_bytes, row_bytes(20));
     let q = r.quarantined(10).unwrap();
-    assert_eq!((q[0].row_id, q[0].reason.as_str()), (lease[1].row_id, "bad span"));
+    assert_eq!(
+        (q[0].row_id, q[0].reason.as_str()),
+        (lease[1].row_id, "bad span")
+    );
     // The next lease continues after the cursor and skips the quarantined row.
     let next = r.lease(lease[3].row_id, 100).unwrap();
     assert_eq!(next.len(), 6);
@@ -149,11 +166,17 @@ fn lease_ack_quarantine_requeue_keep_tallies_exact() {
     assert!(all.last().unwrap().row_id > next.last().unwrap().row_id);
     assert_eq!(names(&r).last().unwrap(), "s001");
     // Remove (expiry) and purge are counted.
-    assert_eq!(r.remove(&[all[0].row_id], Counter::UploadExpired).unwrap(), 1);
+    assert_eq!(
+        r.remove(&[all[0].row_id], Counter::UploadExpired).unwrap(),
+        1
+    );
     assert_eq!(r.quarantine(&[(all[1].row_id, "x")]).unwrap(), 1);
     assert_eq!(r.purge_quarantined().unwrap(), 1);
     let t = r.totals().unwrap();
-    assert_eq!((t.pending_rows, t.quarantined_rows, t.quarantined_bytes), (5, 0, 0));
+    assert_eq!(
+        (t.pending_rows, t.quarantined_rows, t.quarantined_bytes),
+        (5, 0, 0)
+    );
     assert_eq!(t.pending_bytes, 5 * row_bytes(20));
     let c: std::collections::HashMap<_, _> = r.counters().unwrap().into_iter().collect();
     assert_eq!(c[&Counter::Uploaded], 3);
@@ -162,7 +185,10 @@ fn lease_ack_quarantine_requeue_keep_tallies_exact() {
     assert_eq!(c[&Counter::UploadExpired], 1);
     assert_eq!(c[&Counter::Purged], 1);
     // Tallies match a real count.
-    let n: i64 = r.connection().query_row("SELECT count(*) FROM spans", [], |x| x.get(0)).unwrap();
+    let n: i64 = r
+        .connection()
+        .query_row("SELECT count(*) FROM spans", [], |x| x.get(0))
+        .unwrap();
     assert_eq!(n, 5);
 }
 
@@ -173,17 +199,25 @@ fn new_spool_is_private_and_marked() {
     let mut w = SpoolWriter::open(&path, Budget::default(), &SpoolOptions::default()).unwrap();
     append_named(&mut w, &batch(0, 1), b"x", now_ns());
     for f in ["p.spool", "p.spool-wal", "p.spool-shm"] {
-        let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join(f))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "{f}");
     }
     let r = SpoolReader::open(&path, &SpoolOptions::default()).unwrap();
-    let app: i32 = r.connection().query_row("PRAGMA application_id", [], |x| x.get(0)).unwrap();
+    let app: i32 = r
+        .connection()
+        .query_row("PRAGMA application_id", [], |x| x.get(0))
+        .unwrap();
     assert_eq!(app, APPLICATION_ID);
     let view: (String, Option<String>, String) = r
         .connection()
-        .query_row("SELECT trace_id, parent_span_id, state FROM spans_readable", [], |x| {
-            Ok((x.get(0)?, x.get(1)?, x.get(2)?))
-        })
+        .query_row(
+            "SELECT trace_id, parent_span_id, state FROM spans_readable",
+            [],
+            |x| Ok((x.get(0)?, x.get(1)?, x.get(2)?)),
+        )
         .unwrap();
     assert_eq!(view, ("01".repeat(16), None, "pending".into()));
 }
@@ -196,7 +230,11 @@ fn files_that_are_not_spools_get_clear_errors() {
     let e = SpoolReader::open(&text, &SpoolOptions::default()).unwrap_err();
     assert!(matches!(e, SpoolError::NotASpool { .. }), "{e}");
     assert!(e.to_string().contains("notes.txt"), "{e}");
-    assert_eq!(std::fs::read(&text).unwrap(), vec![b'x'; 8192], "file was changed");
+    assert_eq!(
+        std::fs::read(&text).unwrap(),
+        vec![b'x'; 8192],
+        "file was changed"
+    );
 
     let other = dir.path().join("other.db");
     rusqlite::Connection::open(&other)
@@ -213,7 +251,10 @@ fn files_that_are_not_spools_get_clear_errors() {
         .execute_batch("PRAGMA user_version = 99")
         .unwrap();
     let e = SpoolReader::open(&newer, &SpoolOptions::default()).unwrap_err();
-    assert!(matches!(e, SpoolError::NewerFormat { found: 99, .. }), "{e}");
+    assert!(
+        matches!(e, SpoolError::NewerFormat { found: 99, .. }),
+        "{e}"
+    );
 
     let missing = dir.path().join("missing.spool");
     let e = SpoolReader::open(&missing, &SpoolOptions::default()).unwrap_err();
@@ -226,7 +267,9 @@ fn one_uploader_lock_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("l.spool");
     assert!(!UploaderLock::is_held(&path).unwrap());
-    let a = UploaderLock::try_acquire(&path).unwrap().expect("first lock");
+    let a = UploaderLock::try_acquire(&path)
+        .unwrap()
+        .expect("first lock");
     assert!(UploaderLock::try_acquire(&path).unwrap().is_none());
     assert!(UploaderLock::is_held(&path).unwrap());
     drop(a);

@@ -184,7 +184,10 @@ mod tests {
             SpanId::from_hex("00f067aa0ba902bg"),
             Err(ParseIdError::NotHex(15))
         );
-        assert_eq!(SpanId::from_hex("0000000000000000"), Err(ParseIdError::Zero));
+        assert_eq!(
+            SpanId::from_hex("0000000000000000"),
+            Err(ParseIdError::Zero)
+        );
         assert_eq!(
             TraceId::from_hex("00000000000000000000000000000000"),
             Err(ParseIdError::Zero)

@@ -238,6 +238,9 @@ mod tests {
         };
         let enc = RecordEncoder::new(&res).unwrap();
         let span = SpanData::new(TraceId::random(), SpanId::random(), "x");
-        assert_eq!(decode_record(&enc.encode(&span).unwrap()).unwrap().resource, res);
+        assert_eq!(
+            decode_record(&enc.encode(&span).unwrap()).unwrap().resource,
+            res
+        );
     }
 }

@@ -91,7 +91,10 @@ fn v1_minimal() -> (SpanData, Resource) {
 fn check(file: &str, expected: (SpanData, Resource)) {
     let path = fixture_dir().join(file);
     if std::env::var_os("TRACESPOOL_WRITE_FIXTURES").is_some() && !path.exists() {
-        let bytes = RecordEncoder::new(&expected.1).unwrap().encode(&expected.0).unwrap();
+        let bytes = RecordEncoder::new(&expected.1)
+            .unwrap()
+            .encode(&expected.0)
+            .unwrap();
         std::fs::write(&path, bytes).unwrap();
     }
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -118,7 +121,10 @@ fn current_encoder_still_writes_v1_bytes() {
     if RECORD_VERSION == 1 {
         let (span, res) = v1_full();
         let bytes = RecordEncoder::new(&res).unwrap().encode(&span).unwrap();
-        assert_eq!(bytes, std::fs::read(fixture_dir().join("v1_full.bin")).unwrap());
+        assert_eq!(
+            bytes,
+            std::fs::read(fixture_dir().join("v1_full.bin")).unwrap()
+        );
     }
 }
 
@@ -126,6 +132,9 @@ fn current_encoder_still_writes_v1_bytes() {
 fn every_truncation_of_a_fixture_is_a_typed_error() {
     let bytes = std::fs::read(fixture_dir().join("v1_full.bin")).unwrap();
     for n in 0..bytes.len() {
-        assert!(decode_record(&bytes[..n]).is_err(), "prefix of {n} bytes decoded");
+        assert!(
+            decode_record(&bytes[..n]).is_err(),
+            "prefix of {n} bytes decoded"
+        );
     }
 }

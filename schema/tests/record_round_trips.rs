@@ -27,15 +27,18 @@ fn arb_attrs() -> impl Strategy<Value = Vec<Attribute>> {
 }
 
 fn arb_event() -> impl Strategy<Value = TimeEvent> {
-    let ann = (arb_str(), arb_attrs()).prop_map(|(description, attributes)| {
-        TimeEventKind::Annotation {
+    let ann =
+        (arb_str(), arb_attrs()).prop_map(|(description, attributes)| TimeEventKind::Annotation {
             description,
             attributes,
-        }
-    });
+        });
     let msg = (0u8..3, any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(k, id, u, c)| {
         TimeEventKind::Message {
-            kind: [MessageKind::Unspecified, MessageKind::Sent, MessageKind::Received][k as usize],
+            kind: [
+                MessageKind::Unspecified,
+                MessageKind::Sent,
+                MessageKind::Received,
+            ][k as usize],
             id,
             uncompressed_size: u,
             compressed_size: c,
@@ -116,5 +119,8 @@ fn huge_length_prefix_is_an_error_not_an_allocation() {
     bytes.push(0); // not remote
     bytes.push(0xFD);
     bytes.extend_from_slice(&u64::MAX.to_le_bytes());
-    assert!(matches!(decode_record(&bytes), Err(DecodeError::Payload(_))));
+    assert!(matches!(
+        decode_record(&bytes),
+        Err(DecodeError::Payload(_))
+    ));
 }

@@ -42,19 +42,32 @@ fn sigkill_mid_run_keeps_every_confirmed_span() {
             // Every row decodes: no partial record.
             let rec = decode_record(&row.record).expect("a committed row is whole");
             let seq = rec.span.attributes.iter().find(|a| a.key == "seq").unwrap();
-            let AttributeValue::Int(seq) = seq.value else { panic!() };
-            let pid = rec.resource.attributes.iter().find(|a| a.key == "process.pid").unwrap();
+            let AttributeValue::Int(seq) = seq.value else {
+                panic!()
+            };
+            let pid = rec
+                .resource
+                .attributes
+                .iter()
+                .find(|a| a.key == "process.pid")
+                .unwrap();
             if pid.value == AttributeValue::Int(i64::from(child.id())) {
                 assert!(seqs.insert(seq), "seq {seq} twice");
                 this_run += 1;
             }
         }
         for s in 1..=confirmed {
-            assert!(seqs.contains(&s), "run {run}: confirmed span {s} lost (confirmed {confirmed})");
+            assert!(
+                seqs.contains(&s),
+                "run {run}: confirmed span {s} lost (confirmed {confirmed})"
+            );
         }
         assert!(this_run as i64 >= confirmed);
         // The tallies agree with the rows after the crash.
-        let n: i64 = r.connection().query_row("SELECT count(*) FROM spans", [], |x| x.get(0)).unwrap();
+        let n: i64 = r
+            .connection()
+            .query_row("SELECT count(*) FROM spans", [], |x| x.get(0))
+            .unwrap();
         assert_eq!(r.totals().unwrap().pending_rows as i64, n);
         assert_eq!(rows.len() as i64, n);
     }

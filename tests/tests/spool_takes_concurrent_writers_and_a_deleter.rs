@@ -11,7 +11,10 @@ fn two_writer_processes_and_a_deleter_count_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("multi.spool");
     // Create the spool first so the deleter can open it.
-    drop(tracespool::spool::SpoolWriter::open(&path, Default::default(), &SpoolOptions::default()).unwrap());
+    drop(
+        tracespool::spool::SpoolWriter::open(&path, Default::default(), &SpoolOptions::default())
+            .unwrap(),
+    );
     let spawn = |n: u64| {
         Command::new(env!("CARGO_BIN_EXE_spool-child"))
             .args(["append", path.to_str().unwrap(), &n.to_string(), "4"])
@@ -45,8 +48,15 @@ fn two_writer_processes_and_a_deleter_count_exactly() {
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let deleted = deleter.join().unwrap();
     for (out, n) in [(a, 60_000), (b, 40_000)] {
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("written {n}"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("written {n}")
+        );
     }
     let r = SpoolReader::open(&path, &SpoolOptions::default()).unwrap();
     let left = r.totals().unwrap().pending_rows;

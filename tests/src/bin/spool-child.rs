@@ -44,7 +44,10 @@ fn crash(spool: &str) {
 }
 
 fn append(spool: &str, spans: u64, threads: u64) {
-    let (rec, guard) = Recorder::builder(spool).on_full(OnFull::Block).build().unwrap();
+    let (rec, guard) = Recorder::builder(spool)
+        .on_full(OnFull::Block)
+        .build()
+        .unwrap();
     std::thread::scope(|s| {
         for t in 0..threads {
             let rec = rec.clone();
