@@ -233,6 +233,9 @@ pub enum Counter {
     UploadExpired,
     /// Upload requests retried.
     UploadRetries,
+    /// Spans resent after an ambiguous failure (timeout, reset, 502/504):
+    /// Cloud Trace may hold them twice.
+    UploadPossibleDuplicates,
     /// Quarantined spans put back to pending.
     Requeued,
     /// Rows deleted by an operator (`tracespool purge`).
@@ -241,7 +244,7 @@ pub enum Counter {
 
 impl Counter {
     /// Every counter, in display order.
-    pub const ALL: [Counter; 12] = [
+    pub const ALL: [Counter; 13] = [
         Counter::Appended,
         Counter::BudgetDroppedOldest,
         Counter::BudgetDroppedNewest,
@@ -252,6 +255,7 @@ impl Counter {
         Counter::Quarantined,
         Counter::UploadExpired,
         Counter::UploadRetries,
+        Counter::UploadPossibleDuplicates,
         Counter::Requeued,
         Counter::Purged,
     ];
@@ -269,6 +273,7 @@ impl Counter {
             Counter::Quarantined => "quarantined",
             Counter::UploadExpired => "upload_expired",
             Counter::UploadRetries => "upload_retries",
+            Counter::UploadPossibleDuplicates => "upload_possible_duplicates",
             Counter::Requeued => "requeued",
             Counter::Purged => "purged",
         }
@@ -1115,6 +1120,248 @@ impl SpoolReader {
         add_counter(&tx, Counter::Purged, n)?;
         tx.commit().op("commit purge")?;
         Ok(n)
+    }
+}
+
+/// A row's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanState {
+    /// Waiting for upload.
+    Pending,
+    /// Rejected; kept for an operator.
+    Quarantined,
+}
+
+impl SpanState {
+    /// `pending` or `quarantined`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanState::Pending => "pending",
+            SpanState::Quarantined => "quarantined",
+        }
+    }
+    fn code(self) -> i64 {
+        match self {
+            SpanState::Pending => 0,
+            SpanState::Quarantined => 1,
+        }
+    }
+}
+
+/// Which rows [`SpoolReader::rows`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct RowFilter {
+    /// Only this trace (a full scan: there is no index on trace ids).
+    pub trace_id: Option<[u8; 16]>,
+    /// Only this span id.
+    pub span_id: Option<[u8; 8]>,
+    /// Only names matching this SQLite `GLOB` pattern (`*`, `?`, `[...]`).
+    pub name_glob: Option<String>,
+    /// Only this state.
+    pub state: Option<SpanState>,
+    /// Only spans that started at or after this time (ns since the epoch).
+    pub since_ns: Option<u64>,
+    /// Oldest first (default: newest first).
+    pub oldest_first: bool,
+}
+
+/// One row with its columns and its encoded record.
+#[derive(Debug, Clone)]
+pub struct SpanRow {
+    /// Row id.
+    pub row_id: i64,
+    /// Trace id column (16 bytes if well formed).
+    pub trace_id: Vec<u8>,
+    /// Span id column.
+    pub span_id: Vec<u8>,
+    /// Parent span id column.
+    pub parent_span_id: Option<Vec<u8>>,
+    /// Name column.
+    pub name: String,
+    /// Start, ns since the epoch.
+    pub start_ns: i64,
+    /// End, ns since the epoch.
+    pub end_ns: i64,
+    /// State.
+    pub state: SpanState,
+    /// Quarantine reason.
+    pub reason: Option<String>,
+    /// The encoded record.
+    pub record: Vec<u8>,
+}
+
+impl SpoolReader {
+    /// Opens an existing spool read-only (for `inspect`): never writes,
+    /// never takes the write lock, never creates anything.
+    pub fn open_read_only(path: &Path) -> Result<Self, SpoolError> {
+        if let Err(source) = File::open(path) {
+            return Err(SpoolError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| SpoolError::Io {
+            path: path.to_owned(),
+            source: std::io::Error::other(source),
+        })?;
+        // Readers wait for a checkpoint or recovery in progress, briefly.
+        conn.busy_timeout(Duration::from_secs(5))
+            .op("set busy_timeout")?;
+        let not_a_spool = |why: String| SpoolError::NotASpool {
+            path: path.to_owned(),
+            why,
+        };
+        let app_id: i32 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(|e| match &e {
+                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+                    not_a_spool("not an SQLite database".into())
+                }
+                _ => SpoolError::Sqlite {
+                    op: "read the format",
+                    source: e,
+                },
+            })?;
+        if app_id != APPLICATION_ID {
+            return Err(not_a_spool(if app_id == 0 {
+                "an SQLite database without the spool marker".into()
+            } else {
+                format!("an SQLite database with application_id {app_id:#x}")
+            }));
+        }
+        let version: i32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .op("read the format")?;
+        if version > FORMAT_VERSION {
+            return Err(SpoolError::NewerFormat {
+                path: path.to_owned(),
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        Ok(SpoolReader {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The spool's format version (`PRAGMA user_version`).
+    pub fn format_version(&self) -> Result<i32, SpoolError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .op("read the format")
+    }
+
+    /// Quarantined rows per reason, most first (uses the partial index).
+    pub fn quarantine_reasons(&self) -> Result<Vec<(String, u64)>, SpoolError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT coalesce(reason, ''), count(*) FROM spans WHERE state = 1                  GROUP BY 1 ORDER BY 2 DESC, 1",
+            )
+            .op("group reasons")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+            .op("group reasons")?;
+        rows.collect::<Result<Vec<_>, _>>().op("group reasons")
+    }
+
+    /// Rows matching `filter`, at most `limit`, calling `f` for each (so an
+    /// export of a million rows streams). `f` returning `false` stops.
+    pub fn for_each_row(
+        &self,
+        filter: &RowFilter,
+        limit: Option<u64>,
+        mut f: impl FnMut(SpanRow) -> bool,
+    ) -> Result<(), SpoolError> {
+        let mut sql = String::from(
+            "SELECT id, trace_id, span_id, parent_span_id, name, start_ns, end_ns, state, reason, record \
+             FROM spans WHERE 1",
+        );
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(t) = filter.trace_id {
+            sql.push_str(" AND trace_id = ?");
+            args.push(t.to_vec().into());
+        }
+        if let Some(s) = filter.span_id {
+            sql.push_str(" AND span_id = ?");
+            args.push(s.to_vec().into());
+        }
+        if let Some(g) = &filter.name_glob {
+            sql.push_str(" AND name GLOB ?");
+            args.push(g.clone().into());
+        }
+        if let Some(st) = filter.state {
+            sql.push_str(" AND state = ?");
+            args.push(st.code().into());
+        }
+        if let Some(since) = filter.since_ns {
+            sql.push_str(" AND start_ns >= ?");
+            args.push(to_i64(since).into());
+        }
+        sql.push_str(if filter.oldest_first {
+            " ORDER BY id"
+        } else {
+            " ORDER BY id DESC"
+        });
+        if let Some(l) = limit {
+            sql.push_str(" LIMIT ?");
+            args.push(to_i64(l).into());
+        }
+        let mut stmt = self.conn.prepare(&sql).op("list spans")?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(args))
+            .op("list spans")?;
+        while let Some(r) = rows.next().op("list spans")? {
+            let row = SpanRow {
+                row_id: r.get(0).op("list spans")?,
+                trace_id: r.get(1).op("list spans")?,
+                span_id: r.get(2).op("list spans")?,
+                parent_span_id: r.get(3).op("list spans")?,
+                name: r.get(4).op("list spans")?,
+                start_ns: r.get(5).op("list spans")?,
+                end_ns: r.get(6).op("list spans")?,
+                state: if r.get::<_, i64>(7).op("list spans")? == 1 {
+                    SpanState::Quarantined
+                } else {
+                    SpanState::Pending
+                },
+                reason: r.get(8).op("list spans")?,
+                record: r.get(9).op("list spans")?,
+            };
+            if !f(row) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The oldest and newest pending rows (by id).
+    pub fn pending_edges(&self) -> Result<(Option<SpanRow>, Option<SpanRow>), SpoolError> {
+        let mut first = None;
+        let f = RowFilter {
+            state: Some(SpanState::Pending),
+            oldest_first: true,
+            ..RowFilter::default()
+        };
+        self.for_each_row(&f, Some(1), |r| {
+            first = Some(r);
+            false
+        })?;
+        let mut last = None;
+        let f = RowFilter {
+            oldest_first: false,
+            ..f
+        };
+        self.for_each_row(&f, Some(1), |r| {
+            last = Some(r);
+            false
+        })?;
+        Ok((first, last))
     }
 }
 

@@ -1,0 +1,560 @@
+//! The upload loop: lease pending spans oldest first, convert them, send
+//! them to `traces:batchWrite`, and delete them only after a 2xx.
+//!
+//! Invariants:
+//! * A span leaves the spool only after a 2xx for the request that carried
+//!   it (one transaction per delivered run), or when it is quarantined
+//!   (alone, with the server's reason), or when it is past Cloud Trace's
+//!   14-day window (counted as `upload_expired`).
+//! * No deadline deletes data: when offline, without credentials, or
+//!   refused, the uploader waits and retries (or, with `--once`, exits with
+//!   spans left pending).
+//! * A crash at any moment loses nothing; only the batch in flight may be
+//!   sent twice. Requests that failed ambiguously (timeout, reset, 502/504)
+//!   are counted as possible duplicates when resent.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::sync::{watch, Notify};
+use tracespool::spool::{now_ns, Counter, LeasedSpan, SpoolOptions, SpoolReader};
+use tracespool_schema::decode_record;
+
+use crate::auth::Auth;
+use crate::convert::{is_expired, to_cloud_trace};
+use crate::policy::{classify_status, classify_transport, parse_retry_after, Backoff, Decision};
+
+/// What `upload` was asked to do.
+#[derive(Debug, Clone)]
+pub struct UploadConfig {
+    /// The spool file.
+    pub spool: PathBuf,
+    /// Send what is pending, then exit.
+    pub once: bool,
+    /// The Cloud Trace project.
+    pub project: String,
+    /// `https://cloudtrace.googleapis.com` or a stand-in.
+    pub endpoint: String,
+    /// Spans per request.
+    pub batch_size: usize,
+    /// Stop after this long (default for `--once`: 60 s; none otherwise).
+    pub max_duration: Option<Duration>,
+    /// Print the requests instead of sending them.
+    pub dry_run: bool,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// Longest backoff between retries.
+    pub max_backoff: Duration,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything pending was delivered (or quarantined/expired).
+    Delivered,
+    /// Spans remain because the network, the credentials or the server were
+    /// not available (or `--max-duration` ran out).
+    SpansRemain {
+        /// Pending spans left.
+        pending: u64,
+        /// The last reason.
+        reason: String,
+    },
+    /// Stopped by SIGTERM/SIGINT.
+    Interrupted,
+}
+
+/// Counters of this run.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunStats {
+    /// Spans delivered.
+    pub uploaded: u64,
+    /// Spans quarantined.
+    pub quarantined: u64,
+    /// Spans past the 14-day window.
+    pub expired: u64,
+    /// Requests retried.
+    pub retries: u64,
+    /// Spans resent after an ambiguous failure.
+    pub possible_duplicates: u64,
+    /// Requests sent.
+    pub requests: u64,
+}
+
+struct Prepared {
+    row_id: i64,
+    json: Vec<u8>,
+}
+
+enum Stop {
+    Shutdown,
+    Deadline(String),
+}
+
+/// Posts a body; returns (status, Retry-After, body) or a transport error.
+struct Sender {
+    client: reqwest::Client,
+    url: String,
+}
+
+enum Answer {
+    Http {
+        status: u16,
+        retry_after: Option<Duration>,
+        body: String,
+    },
+    Transport {
+        reason: String,
+        sent: bool,
+    },
+}
+
+impl Sender {
+    async fn post(&self, token: &str, body: Vec<u8>) -> Answer {
+        let res = self
+            .client
+            .post(&self.url)
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await;
+        match res {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let now = now_ns() / 1_000_000_000;
+                let retry_after = r
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, now));
+                let body = r.text().await.unwrap_or_default();
+                Answer::Http {
+                    status,
+                    retry_after,
+                    body,
+                }
+            }
+            Err(e) => {
+                let sent = !e.is_connect();
+                // reqwest's message names the URL, never the headers.
+                let mut reason = e.to_string();
+                let mut src = std::error::Error::source(&e);
+                while let Some(s) = src {
+                    reason.push_str(": ");
+                    reason.push_str(&s.to_string());
+                    src = s.source();
+                }
+                Answer::Transport { reason, sent }
+            }
+        }
+    }
+}
+
+/// One upload run over a spool the caller holds the lock of.
+pub struct Uploader {
+    cfg: UploadConfig,
+    reader: SpoolReader,
+    auth: Auth,
+    sender: Sender,
+    shutdown: watch::Receiver<bool>,
+    wake: Arc<Notify>,
+    deadline: Option<Instant>,
+    backoff: Backoff,
+    /// Whether the last attempt failed (to log a failure once, and the
+    /// recovery once).
+    failing: Option<String>,
+    pub(crate) stats: RunStats,
+    /// Possible duplicates not yet added to the spool's counter.
+    unrecorded_duplicates: u64,
+    progress: Option<Progress>,
+    last_meta: Instant,
+}
+
+struct Progress {
+    total: u64,
+    last: Instant,
+}
+
+impl Uploader {
+    /// Prepares a run. The spool must exist.
+    pub fn new(
+        cfg: UploadConfig,
+        auth: Auth,
+        shutdown: watch::Receiver<bool>,
+        wake: Arc<Notify>,
+    ) -> anyhow::Result<Self> {
+        let reader = SpoolReader::open(&cfg.spool, &SpoolOptions::default())
+            .with_context(|| format!("open spool {}", cfg.spool.display()))?;
+        let client = reqwest::Client::builder()
+            .timeout(cfg.request_timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("tracespool-uploader/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("build the HTTP client")?;
+        let url = format!(
+            "{}/v2/projects/{}/traces:batchWrite",
+            cfg.endpoint.trim_end_matches('/'),
+            cfg.project
+        );
+        let deadline = cfg.max_duration.map(|d| Instant::now() + d);
+        let progress = (cfg.once && !cfg.dry_run && std::io::stderr().is_terminal()).then(|| {
+            Progress {
+                total: reader.totals().map(|t| t.pending_rows).unwrap_or(0),
+                last: Instant::now(),
+            }
+        });
+        Ok(Uploader {
+            backoff: Backoff::new(Duration::from_secs(1), cfg.max_backoff),
+            cfg,
+            reader,
+            auth,
+            sender: Sender { client, url },
+            shutdown,
+            wake,
+            deadline,
+            failing: None,
+            stats: RunStats::default(),
+            unrecorded_duplicates: 0,
+            progress,
+            last_meta: Instant::now() - Duration::from_secs(10),
+        })
+    }
+
+    /// Runs until done (`--once`), stopped, or past the deadline.
+    pub async fn run(&mut self) -> anyhow::Result<Outcome> {
+        let mut cursor = 0i64;
+        loop {
+            if *self.shutdown.borrow() {
+                return self.finish(Outcome::Interrupted);
+            }
+            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                let pending = self.pending()?;
+                if pending == 0 {
+                    return self.finish(Outcome::Delivered);
+                }
+                return self.finish(Outcome::SpansRemain {
+                    pending,
+                    reason: "--max-duration reached".into(),
+                });
+            }
+            let lease = self
+                .reader
+                .lease(cursor, self.cfg.batch_size)
+                .context("lease pending spans")?;
+            if lease.is_empty() {
+                // Wrap around once: a span left behind the cursor (none
+                // should be) is retried. A dry run deletes nothing, so it
+                // ends after one pass.
+                if cursor > 0 && !self.cfg.dry_run {
+                    cursor = 0;
+                    continue;
+                }
+                if self.cfg.once || self.cfg.dry_run {
+                    return self.finish(Outcome::Delivered);
+                }
+                self.wait_for_spans().await;
+                continue;
+            }
+            let last = lease.last().map(|l| l.row_id).unwrap_or(cursor);
+            match self.process(lease).await? {
+                Ok(()) => cursor = last,
+                Err(Stop::Shutdown) => return self.finish(Outcome::Interrupted),
+                Err(Stop::Deadline(reason)) => {
+                    let pending = self.pending()?;
+                    return self.finish(Outcome::SpansRemain { pending, reason });
+                }
+            }
+        }
+    }
+
+    fn pending(&self) -> anyhow::Result<u64> {
+        Ok(self.reader.totals().context("read spool totals")?.pending_rows)
+    }
+
+    fn finish(&mut self, o: Outcome) -> anyhow::Result<Outcome> {
+        self.write_meta(true);
+        if self.progress.is_some() {
+            eprintln!();
+        }
+        Ok(o)
+    }
+
+    /// Waits for a commit to the spool (file watch), a 1 s poll tick, or a
+    /// shutdown.
+    async fn wait_for_spans(&mut self) {
+        let mut sd = self.shutdown.clone();
+        tokio::select! {
+            _ = self.wake.notified() => {
+                // Let a burst of commits settle into one batch.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = sd.changed() => {}
+        }
+    }
+
+    /// Decodes, expires, converts and sends one lease.
+    async fn process(&mut self, lease: Vec<LeasedSpan>) -> anyhow::Result<Result<(), Stop>> {
+        let now = now_ns();
+        let mut corrupt = Vec::new();
+        let mut expired = Vec::new();
+        let mut prepared = Vec::with_capacity(lease.len());
+        for l in lease {
+            match decode_record(&l.record) {
+                Err(e) => corrupt.push((l.row_id, format!("corrupt record: {e}"))),
+                Ok(rec) if is_expired(&rec, now) => expired.push(l.row_id),
+                Ok(rec) => {
+                    let ct = to_cloud_trace(&self.cfg.project, &rec);
+                    prepared.push(Prepared {
+                        row_id: l.row_id,
+                        json: serde_json::to_vec(&ct).context("serialize a span")?,
+                    });
+                }
+            }
+        }
+        if !corrupt.is_empty() {
+            let rows: Vec<(i64, &str)> = corrupt.iter().map(|(i, r)| (*i, r.as_str())).collect();
+            let n = self.reader.quarantine(&rows).context("quarantine corrupt rows")?;
+            self.stats.quarantined += n;
+            tracing::warn!(count = n, "quarantined corrupt records");
+        }
+        if !expired.is_empty() {
+            let n = self
+                .reader
+                .remove(&expired, Counter::UploadExpired)
+                .context("remove expired spans")?;
+            self.stats.expired += n;
+            tracing::warn!(count = n, "spans older than Cloud Trace's 14-day window were not sent");
+        }
+        if prepared.is_empty() {
+            return Ok(Ok(()));
+        }
+        // Send in order; a split pushes its halves.
+        let mut stack = vec![(0usize, prepared.len())];
+        while let Some((a, b)) = stack.pop() {
+            match self.deliver(&prepared[a..b]).await? {
+                Ok(Some(mid)) => {
+                    let m = a + mid;
+                    stack.push((m, b));
+                    stack.push((a, m));
+                }
+                Ok(None) => {}
+                Err(stop) => return Ok(Err(stop)),
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    fn body(spans: &[Prepared]) -> Vec<u8> {
+        let len: usize = spans.iter().map(|p| p.json.len() + 1).sum();
+        let mut body = Vec::with_capacity(len + 16);
+        body.extend_from_slice(b"{\"spans\":[");
+        for (i, p) in spans.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(&p.json);
+        }
+        body.extend_from_slice(b"]}");
+        body
+    }
+
+    /// Sends one run of spans until it is delivered, quarantined, or must be
+    /// split (returns the split point).
+    async fn deliver(&mut self, spans: &[Prepared]) -> anyhow::Result<Result<Option<usize>, Stop>> {
+        let body = Self::body(spans);
+        if self.cfg.dry_run {
+            // The body byte for byte as it would be sent, inside one JSON line.
+            let mut out = std::io::stdout().lock();
+            let head = serde_json::json!({
+                "method": "POST",
+                "url": self.sender.url,
+                "headers": {"authorization": "Bearer <token>", "content-type": "application/json"},
+            })
+            .to_string();
+            out.write_all(&head.as_bytes()[..head.len() - 1])
+                .and_then(|_| out.write_all(b",\"body\":"))
+                .and_then(|_| out.write_all(&body))
+                .and_then(|_| out.write_all(b"}\n"))
+                .context("write to stdout")?;
+            self.stats.requests += 1;
+            return Ok(Ok(None));
+        }
+        let mut token_fresh = false;
+        let mut ambiguous_before = false;
+        loop {
+            if *self.shutdown.borrow() {
+                return Ok(Err(Stop::Shutdown));
+            }
+            let token = match self.auth.token().await {
+                Ok(t) => t,
+                Err(e) => {
+                    let reason = e.to_string();
+                    if let Err(stop) = self.wait_after_failure(reason, Duration::from_secs(5)).await {
+                        return Ok(Err(stop));
+                    }
+                    continue;
+                }
+            };
+            if ambiguous_before {
+                self.stats.possible_duplicates += spans.len() as u64;
+                self.unrecorded_duplicates += spans.len() as u64;
+            }
+            self.stats.requests += 1;
+            let answer = {
+                let mut sd = self.shutdown.clone();
+                let post = self.sender.post(&token, body.clone());
+                tokio::pin!(post);
+                tokio::select! {
+                    a = &mut post => a,
+                    _ = sd.changed() => {
+                        // Finish the request in flight within a grace
+                        // period; if abandoned, its spans stay pending.
+                        match tokio::time::timeout(Duration::from_secs(10), &mut post).await {
+                            Ok(a) => a,
+                            Err(_) => return Ok(Err(Stop::Shutdown)),
+                        }
+                    }
+                }
+            };
+            drop(token);
+            let decision = match answer {
+                Answer::Http {
+                    status,
+                    retry_after,
+                    body,
+                } => classify_status(status, retry_after, &body, spans.len(), token_fresh),
+                Answer::Transport { reason, sent } => classify_transport(reason, sent),
+            };
+            match decision {
+                Decision::Delivered => {
+                    let first = spans[0].row_id;
+                    let last = spans[spans.len() - 1].row_id;
+                    let n = self.reader.ack(first, last).context("delete delivered spans")?;
+                    self.stats.uploaded += n;
+                    self.recovered();
+                    self.progress_tick();
+                    return Ok(Ok(None));
+                }
+                Decision::Split => return Ok(Ok(Some(spans.len() / 2))),
+                Decision::Quarantine(reason) => {
+                    let n = self
+                        .reader
+                        .quarantine(&[(spans[0].row_id, reason.as_str())])
+                        .context("quarantine a span")?;
+                    self.stats.quarantined += n;
+                    tracing::warn!(row = spans[0].row_id, %reason, "span quarantined");
+                    self.recovered();
+                    return Ok(Ok(None));
+                }
+                Decision::RefreshToken => {
+                    tracing::info!("HTTP 401: fetching a new token");
+                    self.auth.reset();
+                    token_fresh = true;
+                    self.stats.retries += 1;
+                    self.count_retry();
+                }
+                Decision::Retry {
+                    min_wait,
+                    ambiguous,
+                    reason,
+                } => {
+                    ambiguous_before = ambiguous;
+                    self.stats.retries += 1;
+                    self.count_retry();
+                    if let Err(stop) = self.wait_after_failure(reason, min_wait).await {
+                        return Ok(Err(stop));
+                    }
+                    token_fresh = false;
+                }
+            }
+        }
+    }
+
+    fn count_retry(&mut self) {
+        if let Err(e) = self.reader.add_counters(&[(Counter::UploadRetries, 1)]) {
+            tracing::debug!(error = %e, "could not count a retry");
+        }
+    }
+
+    fn recovered(&mut self) {
+        if let Some(reason) = self.failing.take() {
+            tracing::info!(after_failures = self.backoff.attempts(), previous = %reason, "delivering again");
+        }
+        self.backoff.reset();
+        self.write_meta(false);
+    }
+
+    /// Logs a failure (once per kind, then at debug), records it in the
+    /// spool, and waits with backoff. Fails with `Stop` on shutdown or when
+    /// the wait would pass the deadline.
+    async fn wait_after_failure(&mut self, reason: String, min_wait: Duration) -> Result<(), Stop> {
+        let wait = self.backoff.next(min_wait, fastrand::f64());
+        if self.failing.as_deref() != Some(reason.as_str()) {
+            tracing::warn!(%reason, retry_in = ?wait, "upload failed; spans stay in the spool");
+        } else {
+            tracing::debug!(%reason, retry_in = ?wait, "upload failed again");
+        }
+        let now = now_ns().to_string();
+        let _ = self.reader.set_meta(&[
+            ("last_attempt_ns", &now),
+            ("last_error", &reason),
+            ("last_error_ns", &now),
+        ]);
+        self.failing = Some(reason.clone());
+        if let Some(d) = self.deadline {
+            if Instant::now() + wait > d {
+                return Err(Stop::Deadline(reason));
+            }
+        }
+        let mut sd = self.shutdown.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => Ok(()),
+            _ = sd.changed() => Err(Stop::Shutdown),
+        }
+    }
+
+    /// Records the last attempt and success (at most once a second unless
+    /// `force`).
+    fn write_meta(&mut self, force: bool) {
+        if !force && self.last_meta.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.last_meta = Instant::now();
+        let now = now_ns().to_string();
+        let mut pairs = vec![("last_attempt_ns", now.as_str())];
+        if self.failing.is_none() && self.stats.requests > 0 {
+            pairs.push(("last_success_ns", now.as_str()));
+        }
+        if let Err(e) = self.reader.set_meta(&pairs) {
+            tracing::debug!(error = %e, "could not record upload status");
+        }
+        if self.unrecorded_duplicates > 0 {
+            let n = std::mem::take(&mut self.unrecorded_duplicates);
+            if self.reader.add_counters(&[(Counter::UploadPossibleDuplicates, n)]).is_err() {
+                self.unrecorded_duplicates += n;
+            }
+        }
+    }
+
+    fn progress_tick(&mut self) {
+        let uploaded = self.stats.uploaded;
+        if let Some(p) = &mut self.progress {
+            if p.last.elapsed() >= Duration::from_millis(100) {
+                p.last = Instant::now();
+                let total = p.total.max(uploaded);
+                let pct = if total == 0 { 100 } else { uploaded * 100 / total };
+                let filled = (pct / 5) as usize;
+                eprint!(
+                    "\r[{}{}] {uploaded}/{total} spans uploaded",
+                    "#".repeat(filled),
+                    " ".repeat(20 - filled.min(20))
+                );
+            }
+        }
+    }
+}
