@@ -1,0 +1,46 @@
+//! Record with the recorder, upload with the real binary over real HTTP to
+//! the stand-in, with a real OAuth flow: every span arrives exactly once and
+//! leaves the spool.
+use std::collections::HashSet;
+use std::process::Command;
+
+use tracespool::spool::{Counter, SpoolOptions, SpoolReader};
+use tracespool_tests::standin::StandIn;
+use tracespool_tests::{record_spans, span_id_of, test_account, write_key_file};
+
+#[test]
+fn once_delivers_everything_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("s.spool");
+    let ids = record_spans(&spool, 2500);
+    let s = StandIn::start(0, test_account(), 2).unwrap();
+    let key = write_key_file(dir.path(), &s, "proj-from-key");
+    let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
+        .args(["upload", "--once", "--batch-size", "400", "--spool"])
+        .arg(&spool)
+        .args(["--endpoint", &s.endpoint(), "--credentials"])
+        .arg(&key)
+        .env_remove("GOOGLE_CLOUD_PROJECT")
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let accepted = s.accepted_by_name();
+    assert_eq!(accepted.len(), 2500);
+    assert!(accepted.values().all(|n| *n == 1), "duplicates without faults");
+    let got: HashSet<&str> = accepted.keys().map(|k| span_id_of(k)).collect();
+    let want: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    assert_eq!(got, want);
+    // The project came from the key file, the token from the token endpoint.
+    assert!(accepted.keys().all(|k| k.starts_with("projects/proj-from-key/")));
+    assert!(s.token_requests() >= 1);
+    assert!(s.rejections().is_empty(), "{:?}", s.rejections());
+    let r = SpoolReader::open(&spool, &SpoolOptions::default()).unwrap();
+    assert_eq!(r.totals().unwrap().rows(), 0);
+    assert_eq!(r.counter(Counter::Uploaded).unwrap(), 2500);
+    assert!(r.meta("last_success_ns").unwrap().is_some());
+    // No secret in the logs.
+    assert!(!stderr.contains("ya29."), "a token reached the log");
+    assert!(!stderr.contains("PRIVATE KEY"));
+}
