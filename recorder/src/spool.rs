@@ -1218,7 +1218,9 @@ impl SpoolReader {
         let app_id: i32 = conn
             .query_row("PRAGMA application_id", [], |r| r.get(0))
             .map_err(|e| match &e {
-                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::NotADatabase =>
+                {
                     not_a_spool("not an SQLite database".into())
                 }
                 _ => SpoolError::Sqlite {

@@ -28,12 +28,17 @@ fn once_delivers_everything_and_exits_0() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let accepted = s.accepted_by_name();
     assert_eq!(accepted.len(), 2500);
-    assert!(accepted.values().all(|n| *n == 1), "duplicates without faults");
+    assert!(
+        accepted.values().all(|n| *n == 1),
+        "duplicates without faults"
+    );
     let got: HashSet<&str> = accepted.keys().map(|k| span_id_of(k)).collect();
     let want: HashSet<&str> = ids.iter().map(String::as_str).collect();
     assert_eq!(got, want);
     // The project came from the key file, the token from the token endpoint.
-    assert!(accepted.keys().all(|k| k.starts_with("projects/proj-from-key/")));
+    assert!(accepted
+        .keys()
+        .all(|k| k.starts_with("projects/proj-from-key/")));
     assert!(s.token_requests() >= 1);
     assert!(s.rejections().is_empty(), "{:?}", s.rejections());
     let r = SpoolReader::open(&spool, &SpoolOptions::default()).unwrap();

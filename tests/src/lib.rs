@@ -14,14 +14,18 @@ use std::sync::OnceLock;
 /// the slow part).
 pub fn test_account() -> standin::ServiceAccount {
     static ACCOUNT: OnceLock<standin::ServiceAccount> = OnceLock::new();
-    ACCOUNT.get_or_init(standin::ServiceAccount::generate).clone()
+    ACCOUNT
+        .get_or_init(standin::ServiceAccount::generate)
+        .clone()
 }
 
 /// Writes a key file for `stand_in`'s token endpoint into `dir` (mode 0600).
 pub fn write_key_file(dir: &Path, stand_in: &standin::StandIn, project: &str) -> PathBuf {
     use std::os::unix::fs::OpenOptionsExt;
     let path = dir.join("service-account.json");
-    let json = stand_in.account.key_file_json(&stand_in.token_uri(), project);
+    let json = stand_in
+        .account
+        .key_file_json(&stand_in.token_uri(), project);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -45,7 +49,10 @@ pub fn record_spans(spool: &Path, n: usize) -> Vec<String> {
     let mut ids = Vec::with_capacity(n);
     let mut made = 0;
     while made < n {
-        let mut root = rec.span_builder("GET /api/items").kind(SpanKind::Server).start();
+        let mut root = rec
+            .span_builder("GET /api/items")
+            .kind(SpanKind::Server)
+            .start();
         root.set_attribute("http.request.method", "GET");
         root.set_attribute("http.response.status_code", 200i64);
         ids.push(root.context().span_id().to_string());

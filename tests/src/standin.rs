@@ -11,10 +11,11 @@
 //!   request with 400 INVALID_ARGUMENT, as Cloud Trace does. Accepted spans
 //!   are recorded, duplicates included (Cloud Trace keeps re-sent spans).
 //! * Faults are queued or switched on by tests: refused (the server is not
-//!   listening), reset, a status with `Retry-After`, slow answers, a 401, a
+//!   listening), a broken connection, a status with `Retry-After`, slow answers, a 401, a
 //!   poison span rejected with 400.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -44,7 +45,10 @@ impl ServiceAccount {
     pub fn generate() -> Self {
         let mut rng = rsa::rand_core::OsRng;
         let key = RsaPrivateKey::new(&mut rng, 2048).expect("generate an RSA key");
-        let pem = key.to_pkcs8_pem(LineEnding::LF).expect("encode the key").to_string();
+        let pem = key
+            .to_pkcs8_pem(LineEnding::LF)
+            .expect("encode the key")
+            .to_string();
         ServiceAccount {
             email: "uploader@tracespool-test.iam.gserviceaccount.com".into(),
             private_key_pem: pem,
@@ -72,8 +76,10 @@ impl ServiceAccount {
 pub enum Fault {
     /// Answer this status with an optional `Retry-After` (seconds).
     Status(u16, Option<u64>),
-    /// Read the request, then close the connection without an answer.
-    Reset,
+    /// Read the request, then break the connection: the client gets bytes
+    /// that are not an HTTP answer and the connection is dropped, so it
+    /// cannot know whether the spans were stored (they were not).
+    BrokenConnection,
     /// Process the request normally (spans are stored!) but answer late.
     Slow(Duration),
     /// Answer 401 UNAUTHENTICATED (the token is valid; as after a revocation).
@@ -112,7 +118,10 @@ pub struct StandIn {
 }
 
 fn now_s() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl StandIn {
@@ -162,7 +171,12 @@ impl StandIn {
 
     /// Rejects (400) every request carrying this span id.
     pub fn poison(&self, span_id_hex: &str) {
-        self.state.0.lock().unwrap().poison_span_ids.insert(span_id_hex.to_owned());
+        self.state
+            .0
+            .lock()
+            .unwrap()
+            .poison_span_ids
+            .insert(span_id_hex.to_owned());
     }
 
     /// Accepted spans so far (duplicates included).
@@ -206,7 +220,11 @@ impl StandIn {
     }
 
     /// Waits until `cond` holds on the accepted spans, or `timeout`.
-    pub fn wait_for(&self, timeout: Duration, mut cond: impl FnMut(&[AcceptedSpan]) -> bool) -> bool {
+    pub fn wait_for(
+        &self,
+        timeout: Duration,
+        mut cond: impl FnMut(&[AcceptedSpan]) -> bool,
+    ) -> bool {
         let deadline = Instant::now() + timeout;
         let (lock, cv) = &*self.state;
         let mut st = lock.lock().unwrap();
@@ -238,9 +256,13 @@ impl Drop for StandIn {
 fn respond(req: tiny_http::Request, status: u16, body: Value, retry_after: Option<u64>) {
     let mut resp = tiny_http::Response::from_string(body.to_string())
         .with_status_code(status)
-        .with_header(tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..]).unwrap());
+        .with_header(
+            tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..]).unwrap(),
+        );
     if let Some(ra) = retry_after {
-        resp = resp.with_header(tiny_http::Header::from_bytes(&b"Retry-After"[..], ra.to_string().as_bytes()).unwrap());
+        resp = resp.with_header(
+            tiny_http::Header::from_bytes(&b"Retry-After"[..], ra.to_string().as_bytes()).unwrap(),
+        );
     }
     let _ = req.respond(resp);
 }
@@ -256,7 +278,12 @@ fn header<'a>(req: &'a tiny_http::Request, name: &str) -> Option<&'a str> {
         .map(|h| h.value.as_str())
 }
 
-fn handle(mut req: tiny_http::Request, state: &Arc<(Mutex<State>, Condvar)>, account: &ServiceAccount, addr: SocketAddr) {
+fn handle(
+    mut req: tiny_http::Request,
+    state: &Arc<(Mutex<State>, Condvar)>,
+    account: &ServiceAccount,
+    addr: SocketAddr,
+) {
     let mut body = Vec::new();
     if std::io::Read::read_to_end(req.as_reader(), &mut body).is_err() {
         return;
@@ -264,13 +291,28 @@ fn handle(mut req: tiny_http::Request, state: &Arc<(Mutex<State>, Condvar)>, acc
     let url = req.url().to_owned();
     if url == "/token" {
         state.0.lock().unwrap().token_requests += 1;
-        match verify_token_request(req.method(), &body, account, &format!("http://{addr}/token")) {
+        match verify_token_request(
+            req.method(),
+            &body,
+            account,
+            &format!("http://{addr}/token"),
+        ) {
             Ok(()) => {
                 let token = format!("ya29.test-{:032x}", rand_u128());
                 state.0.lock().unwrap().tokens.insert(token.clone());
-                respond(req, 200, json!({"access_token": token, "expires_in": 3600, "token_type": "Bearer"}), None);
+                respond(
+                    req,
+                    200,
+                    json!({"access_token": token, "expires_in": 3600, "token_type": "Bearer"}),
+                    None,
+                );
             }
-            Err(why) => respond(req, 400, json!({"error": "invalid_grant", "error_description": why}), None),
+            Err(why) => respond(
+                req,
+                400,
+                json!({"error": "invalid_grant", "error_description": why}),
+                None,
+            ),
         }
         return;
     }
@@ -280,10 +322,20 @@ fn handle(mut req: tiny_http::Request, state: &Arc<(Mutex<State>, Condvar)>, acc
         .filter(|p| !p.is_empty() && !p.contains('/'))
         .map(str::to_owned)
     else {
-        return respond(req, 404, google_error(404, "NOT_FOUND", &format!("no route {url}")), None);
+        return respond(
+            req,
+            404,
+            google_error(404, "NOT_FOUND", &format!("no route {url}")),
+            None,
+        );
     };
     if *req.method() != tiny_http::Method::Post {
-        return respond(req, 405, google_error(405, "INVALID_ARGUMENT", "batchWrite takes POST"), None);
+        return respond(
+            req,
+            405,
+            google_error(405, "INVALID_ARGUMENT", "batchWrite takes POST"),
+            None,
+        );
     }
     let (fault, authorized) = {
         let mut st = state.0.lock().unwrap();
@@ -295,7 +347,14 @@ fn handle(mut req: tiny_http::Request, state: &Arc<(Mutex<State>, Condvar)>, acc
         (st.faults.pop_front(), token_ok)
     };
     match fault {
-        Some(Fault::Reset) => return, // dropping the request closes the connection unanswered
+        Some(Fault::BrokenConnection) => {
+            // tiny_http answers 500 to a dropped request; write a broken
+            // answer on the raw stream instead.
+            let mut w = req.into_writer();
+            let _ = w.write_all(b"NOT HTTP\r\n\r\n");
+            let _ = w.flush();
+            return;
+        }
         Some(Fault::Status(code, ra)) => {
             let status = match code {
                 429 => "RESOURCE_EXHAUSTED",
@@ -305,15 +364,38 @@ fn handle(mut req: tiny_http::Request, state: &Arc<(Mutex<State>, Condvar)>, acc
             return respond(req, code, google_error(code, status, "injected fault"), ra);
         }
         Some(Fault::Unauthorized) => {
-            return respond(req, 401, google_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials."), None)
+            return respond(
+                req,
+                401,
+                google_error(
+                    401,
+                    "UNAUTHENTICATED",
+                    "Request had invalid authentication credentials.",
+                ),
+                None,
+            )
         }
         Some(Fault::Slow(_)) | None => {}
     }
     if !authorized {
-        return respond(req, 401, google_error(401, "UNAUTHENTICATED", "missing or unknown bearer token"), None);
+        return respond(
+            req,
+            401,
+            google_error(401, "UNAUTHENTICATED", "missing or unknown bearer token"),
+            None,
+        );
     }
     if !header(&req, "Content-Type").is_some_and(|c| c.starts_with("application/json")) {
-        return respond(req, 400, google_error(400, "INVALID_ARGUMENT", "Content-Type must be application/json"), None);
+        return respond(
+            req,
+            400,
+            google_error(
+                400,
+                "INVALID_ARGUMENT",
+                "Content-Type must be application/json",
+            ),
+            None,
+        );
     }
     let poison = state.0.lock().unwrap().poison_span_ids.clone();
     let result = serde_json::from_slice::<Value>(&body)
@@ -352,7 +434,9 @@ fn rand_u128() -> u128 {
 
 /// A value of an `application/x-www-form-urlencoded` body, decoded.
 fn form_value(body: &str, key: &str) -> Option<String> {
-    let raw = body.split('&').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))?;
+    let raw = body
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))?;
     let b = raw.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -380,12 +464,19 @@ fn b64(seg: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Verifies a JWT-bearer token request from gcp_auth.
-fn verify_token_request(method: &tiny_http::Method, body: &[u8], account: &ServiceAccount, token_uri: &str) -> Result<(), String> {
+fn verify_token_request(
+    method: &tiny_http::Method,
+    body: &[u8],
+    account: &ServiceAccount,
+    token_uri: &str,
+) -> Result<(), String> {
     if *method != tiny_http::Method::Post {
         return Err("token requests are POST".into());
     }
     let body = std::str::from_utf8(body).map_err(|_| "body is not UTF-8")?;
-    if form_value(body, "grant_type").as_deref() != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
+    if form_value(body, "grant_type").as_deref()
+        != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    {
         return Err("grant_type must be jwt-bearer".into());
     }
     let jwt = form_value(body, "assertion").ok_or("no assertion")?;
@@ -410,10 +501,16 @@ fn verify_token_request(method: &tiny_http::Method, body: &[u8], account: &Servi
         return Err(format!("aud {} is not {token_uri}", claims["aud"]));
     }
     let scope = claims["scope"].as_str().unwrap_or("");
-    if !scope.split(' ').any(|s| s == "https://www.googleapis.com/auth/trace.append" || s == "https://www.googleapis.com/auth/cloud-platform") {
+    if !scope.split(' ').any(|s| {
+        s == "https://www.googleapis.com/auth/trace.append"
+            || s == "https://www.googleapis.com/auth/cloud-platform"
+    }) {
         return Err(format!("scope {scope:?} cannot write traces"));
     }
-    let (iat, exp) = (claims["iat"].as_u64().unwrap_or(0), claims["exp"].as_u64().unwrap_or(0));
+    let (iat, exp) = (
+        claims["iat"].as_u64().unwrap_or(0),
+        claims["exp"].as_u64().unwrap_or(0),
+    );
     let now = now_s();
     if iat > now + 60 || exp <= now || exp > iat + 3600 {
         return Err("iat/exp out of range".into());
@@ -422,14 +519,21 @@ fn verify_token_request(method: &tiny_http::Method, body: &[u8], account: &Servi
 }
 
 fn is_hex(s: &str, n: usize) -> bool {
-    s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) && s.bytes().any(|b| b != b'0')
+    s.len() == n
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && s.bytes().any(|b| b != b'0')
 }
 
 fn check_keys(v: &Value, allowed: &[&str], what: &str) -> Result<(), String> {
-    let obj = v.as_object().ok_or_else(|| format!("{what} is not an object"))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| format!("{what} is not an object"))?;
     for k in obj.keys() {
         if !allowed.contains(&k.as_str()) {
-            return Err(format!("Invalid JSON payload received. Unknown name \"{k}\" at '{what}'"));
+            return Err(format!(
+                "Invalid JSON payload received. Unknown name \"{k}\" at '{what}'"
+            ));
         }
     }
     Ok(())
@@ -437,50 +541,72 @@ fn check_keys(v: &Value, allowed: &[&str], what: &str) -> Result<(), String> {
 
 fn truncatable(v: &Value, max: usize, what: &str) -> Result<(), String> {
     check_keys(v, &["value", "truncatedByteCount"], what)?;
-    let s = v["value"].as_str().ok_or_else(|| format!("{what}.value is not a string"))?;
+    let s = v["value"]
+        .as_str()
+        .ok_or_else(|| format!("{what}.value is not a string"))?;
     if s.len() > max {
         return Err(format!("{what} is {} bytes, the limit is {max}", s.len()));
     }
     if let Some(t) = v.get("truncatedByteCount") {
-        t.as_i64().ok_or_else(|| format!("{what}.truncatedByteCount is not an int32"))?;
+        t.as_i64()
+            .ok_or_else(|| format!("{what}.truncatedByteCount is not an int32"))?;
     }
     Ok(())
 }
 
 fn int64_string(v: &Value, what: &str) -> Result<(), String> {
     // ProtoJSON accepts numbers too, but the uploader must send strings.
-    let s = v.as_str().ok_or_else(|| format!("{what} must be an int64 string"))?;
-    s.parse::<i64>().map(|_| ()).map_err(|_| format!("{what} {s:?} is not an int64"))
+    let s = v
+        .as_str()
+        .ok_or_else(|| format!("{what} must be an int64 string"))?;
+    s.parse::<i64>()
+        .map(|_| ())
+        .map_err(|_| format!("{what} {s:?} is not an int64"))
 }
 
 fn attributes(v: &Value, max: usize, what: &str) -> Result<(), String> {
     check_keys(v, &["attributeMap", "droppedAttributesCount"], what)?;
     if let Some(m) = v.get("attributeMap") {
-        let m = m.as_object().ok_or_else(|| format!("{what}.attributeMap is not an object"))?;
+        let m = m
+            .as_object()
+            .ok_or_else(|| format!("{what}.attributeMap is not an object"))?;
         if m.len() > max {
-            return Err(format!("{what} has {} attributes, the limit is {max}", m.len()));
+            return Err(format!(
+                "{what} has {} attributes, the limit is {max}",
+                m.len()
+            ));
         }
         for (k, val) in m {
             if k.len() > 128 {
                 return Err(format!("{what} key of {} bytes, the limit is 128", k.len()));
             }
-            let o = val.as_object().ok_or_else(|| format!("{what}[{k}] is not an AttributeValue"))?;
+            let o = val
+                .as_object()
+                .ok_or_else(|| format!("{what}[{k}] is not an AttributeValue"))?;
             if o.len() != 1 {
-                return Err(format!("{what}[{k}] must set exactly one of stringValue, intValue, boolValue"));
+                return Err(format!(
+                    "{what}[{k}] must set exactly one of stringValue, intValue, boolValue"
+                ));
             }
             match o.iter().next() {
                 Some((t, x)) if t == "stringValue" => truncatable(x, 256, &format!("{what}[{k}]"))?,
                 Some((t, x)) if t == "intValue" => int64_string(x, &format!("{what}[{k}]"))?,
                 Some((t, x)) if t == "boolValue" => {
-                    x.as_bool().ok_or_else(|| format!("{what}[{k}] boolValue is not a bool"))?;
+                    x.as_bool()
+                        .ok_or_else(|| format!("{what}[{k}] boolValue is not a bool"))?;
                 }
-                Some((t, _)) => return Err(format!("Invalid JSON payload received. Unknown name \"{t}\" at '{what}[{k}]'")),
+                Some((t, _)) => {
+                    return Err(format!(
+                        "Invalid JSON payload received. Unknown name \"{t}\" at '{what}[{k}]'"
+                    ))
+                }
                 None => unreachable!(),
             }
         }
     }
     if let Some(d) = v.get("droppedAttributesCount") {
-        d.as_i64().ok_or_else(|| format!("{what}.droppedAttributesCount is not an int32"))?;
+        d.as_i64()
+            .ok_or_else(|| format!("{what}.droppedAttributesCount is not an int32"))?;
     }
     Ok(())
 }
@@ -488,14 +614,31 @@ fn attributes(v: &Value, max: usize, what: &str) -> Result<(), String> {
 /// Parses an RFC 3339 timestamp with `Z` and 0, 3, 6 or 9 fractional
 /// digits into seconds since the epoch.
 fn timestamp(v: &Value, what: &str) -> Result<(i64, u32), String> {
-    let s = v.as_str().ok_or_else(|| format!("{what} is not a string"))?;
+    let s = v
+        .as_str()
+        .ok_or_else(|| format!("{what} is not a string"))?;
     let bad = || format!("{what} {s:?} is not an RFC 3339 timestamp");
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || !s.ends_with('Z') {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || !s.ends_with('Z')
+    {
         return Err(bad());
     }
-    let n = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<i64>().ok()).ok_or_else(bad);
-    let (y, mo, d, h, mi, se) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
+    let n =
+        |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<i64>().ok()).ok_or_else(bad);
+    let (y, mo, d, h, mi, se) = (
+        n(0..4)?,
+        n(5..7)?,
+        n(8..10)?,
+        n(11..13)?,
+        n(14..16)?,
+        n(17..19)?,
+    );
     let frac = &s[19..s.len() - 1];
     let nanos = match frac.len() {
         0 => 0,
@@ -518,13 +661,30 @@ fn timestamp(v: &Value, what: &str) -> Result<(i64, u32), String> {
 }
 
 const SPAN_FIELDS: &[&str] = &[
-    "name", "spanId", "parentSpanId", "displayName", "startTime", "endTime", "attributes",
-    "stackTrace", "timeEvents", "links", "status", "sameProcessAsParentSpan", "childSpanCount", "spanKind",
+    "name",
+    "spanId",
+    "parentSpanId",
+    "displayName",
+    "startTime",
+    "endTime",
+    "attributes",
+    "stackTrace",
+    "timeEvents",
+    "links",
+    "status",
+    "sameProcessAsParentSpan",
+    "childSpanCount",
+    "spanKind",
 ];
 
 /// Validates a `batchWrite` body for `project` as of `now` (seconds) and
 /// returns the span names in order. The first problem fails the request.
-pub fn validate_body(v: &Value, project: &str, now: u64, poison: &HashSet<String>) -> Result<Vec<String>, String> {
+pub fn validate_body(
+    v: &Value,
+    project: &str,
+    now: u64,
+    poison: &HashSet<String>,
+) -> Result<Vec<String>, String> {
     check_keys(v, &["spans"], "BatchWriteSpansRequest")?;
     let spans = v["spans"].as_array().ok_or("spans is not an array")?;
     let mut names = Vec::with_capacity(spans.len());
@@ -532,9 +692,15 @@ pub fn validate_body(v: &Value, project: &str, now: u64, poison: &HashSet<String
     for (i, s) in spans.iter().enumerate() {
         let at = |m: String| format!("spans[{i}]: {m}");
         check_keys(s, SPAN_FIELDS, "Span").map_err(at)?;
-        let name = s["name"].as_str().ok_or_else(|| at("name is required".into()))?;
-        let rest = name.strip_prefix(&prefix).ok_or_else(|| at(format!("name {name:?} is not under projects/{project}")))?;
-        let (trace, span) = rest.split_once("/spans/").ok_or_else(|| at(format!("name {name:?} is malformed")))?;
+        let name = s["name"]
+            .as_str()
+            .ok_or_else(|| at("name is required".into()))?;
+        let rest = name
+            .strip_prefix(&prefix)
+            .ok_or_else(|| at(format!("name {name:?} is not under projects/{project}")))?;
+        let (trace, span) = rest
+            .split_once("/spans/")
+            .ok_or_else(|| at(format!("name {name:?} is malformed")))?;
         if !is_hex(trace, 32) || !is_hex(span, 16) {
             return Err(at(format!("name {name:?} has an invalid trace or span id")));
         }
@@ -549,9 +715,25 @@ pub fn validate_body(v: &Value, project: &str, now: u64, poison: &HashSet<String
                 return Err(at("parentSpanId is not 16 hex digits".into()));
             }
         }
-        truncatable(s.get("displayName").ok_or_else(|| at("displayName is required".into()))?, 128, "displayName").map_err(at)?;
-        let start = timestamp(s.get("startTime").ok_or_else(|| at("startTime is required".into()))?, "startTime").map_err(at)?;
-        let end = timestamp(s.get("endTime").ok_or_else(|| at("endTime is required".into()))?, "endTime").map_err(at)?;
+        truncatable(
+            s.get("displayName")
+                .ok_or_else(|| at("displayName is required".into()))?,
+            128,
+            "displayName",
+        )
+        .map_err(at)?;
+        let start = timestamp(
+            s.get("startTime")
+                .ok_or_else(|| at("startTime is required".into()))?,
+            "startTime",
+        )
+        .map_err(at)?;
+        let end = timestamp(
+            s.get("endTime")
+                .ok_or_else(|| at("endTime is required".into()))?,
+            "endTime",
+        )
+        .map_err(at)?;
         if end < start {
             return Err(at("endTime is before startTime".into()));
         }
@@ -565,8 +747,21 @@ pub fn validate_body(v: &Value, project: &str, now: u64, poison: &HashSet<String
             attributes(a, 32, "attributes").map_err(at)?;
         }
         if let Some(te) = s.get("timeEvents") {
-            check_keys(te, &["timeEvent", "droppedAnnotationsCount", "droppedMessageEventsCount"], "timeEvents").map_err(at)?;
-            let evs = te.get("timeEvent").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+            check_keys(
+                te,
+                &[
+                    "timeEvent",
+                    "droppedAnnotationsCount",
+                    "droppedMessageEventsCount",
+                ],
+                "timeEvents",
+            )
+            .map_err(at)?;
+            let evs = te
+                .get("timeEvent")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
             let (mut ann, mut msg) = (0, 0);
             for e in evs {
                 check_keys(e, &["time", "annotation", "messageEvent"], "timeEvent").map_err(at)?;
@@ -575,15 +770,24 @@ pub fn validate_body(v: &Value, project: &str, now: u64, poison: &HashSet<String
                     (Some(a), None) => {
                         ann += 1;
                         check_keys(a, &["description", "attributes"], "annotation").map_err(at)?;
-                        truncatable(&a["description"], 256, "annotation.description").map_err(at)?;
+                        truncatable(&a["description"], 256, "annotation.description")
+                            .map_err(at)?;
                         if let Some(x) = a.get("attributes") {
                             attributes(x, 4, "annotation.attributes").map_err(at)?;
                         }
                     }
                     (None, Some(m)) => {
                         msg += 1;
-                        check_keys(m, &["type", "id", "uncompressedSizeBytes", "compressedSizeBytes"], "messageEvent").map_err(at)?;
-                        if !matches!(m["type"].as_str(), Some("TYPE_UNSPECIFIED" | "SENT" | "RECEIVED")) {
+                        check_keys(
+                            m,
+                            &["type", "id", "uncompressedSizeBytes", "compressedSizeBytes"],
+                            "messageEvent",
+                        )
+                        .map_err(at)?;
+                        if !matches!(
+                            m["type"].as_str(),
+                            Some("TYPE_UNSPECIFIED" | "SENT" | "RECEIVED")
+                        ) {
                             return Err(at("messageEvent.type is invalid".into()));
                         }
                         for f in ["id", "uncompressedSizeBytes", "compressedSizeBytes"] {
@@ -592,25 +796,40 @@ pub fn validate_body(v: &Value, project: &str, now: u64, poison: &HashSet<String
                             }
                         }
                     }
-                    _ => return Err(at("a timeEvent must set exactly one of annotation, messageEvent".into())),
+                    _ => {
+                        return Err(at(
+                            "a timeEvent must set exactly one of annotation, messageEvent".into(),
+                        ))
+                    }
                 }
             }
             if ann > 32 || msg > 128 {
-                return Err(at(format!("{ann} annotations / {msg} message events exceed 32 / 128")));
+                return Err(at(format!(
+                    "{ann} annotations / {msg} message events exceed 32 / 128"
+                )));
             }
         }
         if let Some(l) = s.get("links") {
             check_keys(l, &["link", "droppedLinksCount"], "links").map_err(at)?;
-            let links = l.get("link").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+            let links = l
+                .get("link")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
             if links.len() > 128 {
                 return Err(at(format!("{} links exceed 128", links.len())));
             }
             for k in links {
                 check_keys(k, &["traceId", "spanId", "type", "attributes"], "link").map_err(at)?;
-                if !k["traceId"].as_str().is_some_and(|t| is_hex(t, 32)) || !k["spanId"].as_str().is_some_and(|t| is_hex(t, 16)) {
+                if !k["traceId"].as_str().is_some_and(|t| is_hex(t, 32))
+                    || !k["spanId"].as_str().is_some_and(|t| is_hex(t, 16))
+                {
                     return Err(at("link ids are invalid".into()));
                 }
-                if !matches!(k["type"].as_str(), None | Some("TYPE_UNSPECIFIED" | "CHILD_LINKED_SPAN" | "PARENT_LINKED_SPAN")) {
+                if !matches!(
+                    k["type"].as_str(),
+                    None | Some("TYPE_UNSPECIFIED" | "CHILD_LINKED_SPAN" | "PARENT_LINKED_SPAN")
+                ) {
                     return Err(at("link.type is invalid".into()));
                 }
                 if let Some(x) = k.get("attributes") {
@@ -620,15 +839,29 @@ pub fn validate_body(v: &Value, project: &str, now: u64, poison: &HashSet<String
         }
         if let Some(st) = s.get("status") {
             check_keys(st, &["code", "message", "details"], "status").map_err(at)?;
-            if !st.get("code").is_none_or(|c| c.as_i64().is_some_and(|c| (0..=16).contains(&c))) {
+            if !st
+                .get("code")
+                .is_none_or(|c| c.as_i64().is_some_and(|c| (0..=16).contains(&c)))
+            {
                 return Err(at("status.code is not a google.rpc.Code".into()));
             }
         }
         if let Some(b) = s.get("sameProcessAsParentSpan") {
-            b.as_bool().ok_or_else(|| at("sameProcessAsParentSpan is not a bool".into()))?;
+            b.as_bool()
+                .ok_or_else(|| at("sameProcessAsParentSpan is not a bool".into()))?;
         }
         if let Some(k) = s.get("spanKind") {
-            if !matches!(k.as_str(), Some("SPAN_KIND_UNSPECIFIED" | "INTERNAL" | "SERVER" | "CLIENT" | "PRODUCER" | "CONSUMER")) {
+            if !matches!(
+                k.as_str(),
+                Some(
+                    "SPAN_KIND_UNSPECIFIED"
+                        | "INTERNAL"
+                        | "SERVER"
+                        | "CLIENT"
+                        | "PRODUCER"
+                        | "CONSUMER"
+                )
+            ) {
                 return Err(at("spanKind is invalid".into()));
             }
         }
@@ -658,15 +891,29 @@ mod tests {
     #[test]
     fn the_validator_accepts_a_good_span_and_rejects_each_violation() {
         let ok = json!({"spans": [span()]});
-        assert_eq!(validate_body(&ok, "p", now(), &HashSet::new()).unwrap().len(), 1);
+        assert_eq!(
+            validate_body(&ok, "p", now(), &HashSet::new())
+                .unwrap()
+                .len(),
+            1
+        );
         let bad: Vec<(&str, Value)> = vec![
             ("/spanId", json!("00f067aa0ba902b8")),
-            ("/name", json!("projects/q/traces/4bf92f3577b34da6a3ce929d0e0e4736/spans/00f067aa0ba902b7")),
+            (
+                "/name",
+                json!("projects/q/traces/4bf92f3577b34da6a3ce929d0e0e4736/spans/00f067aa0ba902b7"),
+            ),
             ("/displayName", json!({"value": "x".repeat(129)})),
             ("/startTime", json!("2026-11-24 10:00:00Z")),
             ("/endTime", json!("2026-11-24T09:00:00Z")),
-            ("/attributes", json!({"attributeMap": {"k": {"intValue": 5}}})),
-            ("/attributes", json!({"attributeMap": {"k": {"stringValue": {"value": "v".repeat(257)}}}})),
+            (
+                "/attributes",
+                json!({"attributeMap": {"k": {"intValue": 5}}}),
+            ),
+            (
+                "/attributes",
+                json!({"attributeMap": {"k": {"stringValue": {"value": "v".repeat(257)}}}}),
+            ),
             ("/spanKind", json!("SERVERISH")),
             ("/unknownField", json!(1)),
             ("/parentSpanId", json!("0000000000000000")),
@@ -676,10 +923,19 @@ mod tests {
             let key = &ptr[1..];
             s[key] = val;
             let body = json!({"spans": [span(), s]});
-            assert!(validate_body(&body, "p", now(), &HashSet::new()).is_err(), "{ptr} accepted");
+            assert!(
+                validate_body(&body, "p", now(), &HashSet::new()).is_err(),
+                "{ptr} accepted"
+            );
         }
-        assert!(validate_body(&ok, "p", now() + 15 * 86_400, &HashSet::new()).is_err(), "too old accepted");
-        assert!(validate_body(&ok, "p", now() - 4 * 86_400, &HashSet::new()).is_err(), "future accepted");
+        assert!(
+            validate_body(&ok, "p", now() + 15 * 86_400, &HashSet::new()).is_err(),
+            "too old accepted"
+        );
+        assert!(
+            validate_body(&ok, "p", now() - 4 * 86_400, &HashSet::new()).is_err(),
+            "future accepted"
+        );
         let poison: HashSet<String> = ["00f067aa0ba902b7".to_string()].into();
         assert!(validate_body(&ok, "p", now(), &poison).is_err());
     }

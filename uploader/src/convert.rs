@@ -56,9 +56,10 @@ fn is_zero(v: &u32) -> bool {
     *v == 0
 }
 
-/// An `AttributeValue` (one of three).
+/// An `AttributeValue` (one of three). The names are Cloud Trace's.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[allow(clippy::enum_variant_names)]
 pub enum CtValue {
     /// A string.
     StringValue(TruncatableString),
@@ -318,7 +319,9 @@ fn value(v: &AttributeValue) -> CtValue {
         AttributeValue::Int(i) => CtValue::IntValue(i.to_string()),
         AttributeValue::Bool(b) => CtValue::BoolValue(*b),
         // Cloud Trace has no float; send the shortest decimal text.
-        AttributeValue::Float(f) => CtValue::StringValue(truncate(&f.to_string(), limits::STRING_VALUE_BYTES)),
+        AttributeValue::Float(f) => {
+            CtValue::StringValue(truncate(&f.to_string(), limits::STRING_VALUE_BYTES))
+        }
     }
 }
 
@@ -493,7 +496,12 @@ pub fn to_cloud_trace(project: &str, rec: &SpanRecord) -> CtSpan {
                 LinkKind::ChildLinkedSpan => "CHILD_LINKED_SPAN",
                 LinkKind::ParentLinkedSpan => "PARENT_LINKED_SPAN",
             },
-            attributes: non_empty(build_attributes([&l.attributes[..]], &[], limits::ATTRIBUTES, 0)),
+            attributes: non_empty(build_attributes(
+                [&l.attributes[..]],
+                &[],
+                limits::ATTRIBUTES,
+                0,
+            )),
         });
     }
     let links = (!link.is_empty() || dropped_links > 0).then_some(CtLinks {
@@ -638,7 +646,10 @@ mod tests {
             .starts_with("tracespool-uploader "));
         let ev = &j["timeEvents"]["timeEvent"];
         assert_eq!(ev[0]["annotation"]["description"]["value"], "cache miss");
-        assert_eq!(ev[0]["annotation"]["attributes"]["attributeMap"]["k"]["stringValue"]["value"], "v");
+        assert_eq!(
+            ev[0]["annotation"]["attributes"]["attributeMap"]["k"]["stringValue"]["value"],
+            "v"
+        );
         assert_eq!(ev[1]["messageEvent"]["type"], "RECEIVED");
         assert_eq!(ev[1]["messageEvent"]["id"], "7");
         assert_eq!(ev[1]["messageEvent"]["compressedSizeBytes"], "100");
@@ -652,7 +663,13 @@ mod tests {
     #[test]
     fn roots_and_unset_status_omit_fields() {
         let j = serde_json::to_value(to_cloud_trace("p", &rec(base()))).unwrap();
-        for absent in ["parentSpanId", "status", "sameProcessAsParentSpan", "timeEvents", "links"] {
+        for absent in [
+            "parentSpanId",
+            "status",
+            "sameProcessAsParentSpan",
+            "timeEvents",
+            "links",
+        ] {
             assert!(j.get(absent).is_none(), "{absent} present");
         }
         assert_eq!(j["spanKind"], "SPAN_KIND_UNSPECIFIED");
@@ -682,7 +699,9 @@ mod tests {
     #[test]
     fn caps_drop_and_count() {
         let mut s = base();
-        s.attributes = (0..40).map(|i| Attribute::new(format!("k{i}"), i as i64)).collect();
+        s.attributes = (0..40)
+            .map(|i| Attribute::new(format!("k{i}"), i as i64))
+            .collect();
         s.attributes.push(Attribute::new("x".repeat(129), 1i64));
         s.dropped = DroppedCounts {
             attributes: 2,
@@ -695,7 +714,9 @@ mod tests {
                 time_ns: s.start_ns + i,
                 kind: TimeEventKind::Annotation {
                     description: Cow::Borrowed("a"),
-                    attributes: (0..6).map(|j| Attribute::new(format!("a{j}"), j as i64)).collect(),
+                    attributes: (0..6)
+                        .map(|j| Attribute::new(format!("a{j}"), j as i64))
+                        .collect(),
                 },
             });
         }
@@ -731,13 +752,26 @@ mod tests {
         // 2 from the recorder + 10 span keys + the long key + 2 resource keys.
         assert_eq!(c.attributes.dropped_attributes_count, 2 + 10 + 1 + 2);
         let te = c.time_events.unwrap();
-        let anns = te.time_event.iter().filter(|e| e.annotation.is_some()).count();
+        let anns = te
+            .time_event
+            .iter()
+            .filter(|e| e.annotation.is_some())
+            .count();
         assert_eq!(anns, 32);
         assert_eq!(te.dropped_annotations_count, 1 + 8);
         assert_eq!(te.time_event.len() - anns, 128);
         assert_eq!(te.dropped_message_events_count, 2);
-        let first = te.time_event[0].annotation.as_ref().unwrap().attributes.as_ref().unwrap();
-        assert_eq!((first.attribute_map.len(), first.dropped_attributes_count), (4, 2));
+        let first = te.time_event[0]
+            .annotation
+            .as_ref()
+            .unwrap()
+            .attributes
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            (first.attribute_map.len(), first.dropped_attributes_count),
+            (4, 2)
+        );
         let links = c.links.unwrap();
         assert_eq!((links.link.len(), links.dropped_links_count), (128, 2));
     }
@@ -751,7 +785,10 @@ mod tests {
             Attribute::new("host.name", "from-span"),
         ];
         let c = to_cloud_trace("p", &rec(s));
-        assert_eq!(c.attributes.attribute_map.get("a"), Some(&CtValue::IntValue("2".into())));
+        assert_eq!(
+            c.attributes.attribute_map.get("a"),
+            Some(&CtValue::IntValue("2".into()))
+        );
         let CtValue::StringValue(h) = c.attributes.attribute_map.get("host.name").unwrap() else {
             panic!()
         };
@@ -770,9 +807,15 @@ mod tests {
 
     #[test]
     fn well_known_labels() {
-        assert_eq!(well_known_label("http.method").as_deref(), Some("/http/method"));
+        assert_eq!(
+            well_known_label("http.method").as_deref(),
+            Some("/http/method")
+        );
         assert_eq!(well_known_label("url.full").as_deref(), Some("/http/url"));
-        assert_eq!(well_known_label("user_agent.original").as_deref(), Some("/http/user_agent"));
+        assert_eq!(
+            well_known_label("user_agent.original").as_deref(),
+            Some("/http/user_agent")
+        );
         assert_eq!(
             well_known_label("k8s.pod.name").as_deref(),
             Some("g.co/r/k8s_container/pod_name")

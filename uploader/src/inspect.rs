@@ -14,8 +14,7 @@ use tracespool::spool::{
     UploaderLock,
 };
 use tracespool_schema::{
-    decode_record, peek_version, AttributeValue, SpanId, TimeEventKind, TraceId,
-    RECORD_VERSION,
+    decode_record, peek_version, AttributeValue, SpanId, TimeEventKind, TraceId, RECORD_VERSION,
 };
 
 use crate::convert::to_cloud_trace;
@@ -126,14 +125,27 @@ pub fn inspect(spool: &Path, as_json: bool) -> anyhow::Result<u8> {
     }
     writeln!(out, "spool          {}", spool.display())?;
     writeln!(out, "size           {size} bytes (+ {wal} bytes of WAL)")?;
-    writeln!(out, "format         spool v{}, records v1..v{RECORD_VERSION} readable", r.format_version()?)?;
-    writeln!(out, "pending        {} spans ({} bytes)", totals.pending_rows, totals.pending_bytes)?;
+    writeln!(
+        out,
+        "format         spool v{}, records v1..v{RECORD_VERSION} readable",
+        r.format_version()?
+    )?;
+    writeln!(
+        out,
+        "pending        {} spans ({} bytes)",
+        totals.pending_rows, totals.pending_bytes
+    )?;
     writeln!(out, "quarantined    {} spans", totals.quarantined_rows)?;
     for (reason, n) in &reasons {
         writeln!(out, "  {n:>8}  {reason}")?;
     }
     let edge_line = |row: &Option<SpanRow>| match row {
-        Some(x) => format!("{}  {}  (row {})", rfc3339_secs(x.start_ns.max(0) as u64), x.name, x.row_id),
+        Some(x) => format!(
+            "{}  {}  (row {})",
+            rfc3339_secs(x.start_ns.max(0) as u64),
+            x.name,
+            x.row_id
+        ),
         None => "-".into(),
     };
     writeln!(out, "oldest pending {}", edge_line(&oldest))?;
@@ -156,7 +168,15 @@ pub fn inspect(spool: &Path, as_json: bool) -> anyhow::Result<u8> {
         c(Counter::UploadPossibleDuplicates)
     )?;
     let t = |x: Option<u64>| x.map(rfc3339_secs).unwrap_or_else(|| "never".into());
-    writeln!(out, "uploader       {}", if held { "running (holds the lock)" } else { "not running" })?;
+    writeln!(
+        out,
+        "uploader       {}",
+        if held {
+            "running (holds the lock)"
+        } else {
+            "not running"
+        }
+    )?;
     writeln!(out, "last attempt   {}", t(last_attempt))?;
     writeln!(out, "last success   {}", t(last_success))?;
     if let Some(e) = last_error {
@@ -222,7 +242,11 @@ fn attr_json(v: &AttributeValue) -> Value {
 }
 
 fn attrs_json(a: &[tracespool_schema::Attribute]) -> Value {
-    Value::Object(a.iter().map(|a| (a.key.to_string(), attr_json(&a.value))).collect())
+    Value::Object(
+        a.iter()
+            .map(|a| (a.key.to_string(), attr_json(&a.value)))
+            .collect(),
+    )
 }
 
 /// Our JSON for a row: every field of the span, or the corruption.
@@ -267,11 +291,14 @@ pub fn row_json(row: &SpanRow) -> Value {
             v["links"] = Value::Array(
                 s.links
                     .iter()
-                    .map(|l| json!({"trace_id": l.trace_id.to_string(), "span_id": l.span_id.to_string(),
-                        "kind": format!("{:?}", l.kind), "attributes": attrs_json(&l.attributes)}))
+                    .map(|l| {
+                        json!({"trace_id": l.trace_id.to_string(), "span_id": l.span_id.to_string(),
+                        "kind": format!("{:?}", l.kind), "attributes": attrs_json(&l.attributes)})
+                    })
                     .collect(),
             );
-            v["status"] = json!({"code": format!("{:?}", s.status.code), "message": s.status.message});
+            v["status"] =
+                json!({"code": format!("{:?}", s.status.code), "message": s.status.message});
             v["dropped"] = json!({"attributes": s.dropped.attributes, "annotations": s.dropped.annotations,
                 "message_events": s.dropped.message_events, "links": s.dropped.links});
             v["resource"] = attrs_json(&rec.resource.attributes);
@@ -293,7 +320,11 @@ pub fn spans(a: SpansArgs) -> anyhow::Result<u8> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut err: Option<std::io::Error> = None;
     if !a.json {
-        writeln!(out, "{:>8}  {:<11}  {:<32}  {:<16}  {:<20}  {:>12}  name", "row", "state", "trace_id", "span_id", "start", "duration")?;
+        writeln!(
+            out,
+            "{:>8}  {:<11}  {:<32}  {:<16}  {:<20}  {:>12}  name",
+            "row", "state", "trace_id", "span_id", "start", "duration"
+        )?;
     }
     r.for_each_row(&filter, Some(a.limit), |row| {
         let res = if a.json {
@@ -312,7 +343,9 @@ pub fn spans(a: SpansArgs) -> anyhow::Result<u8> {
                 rfc3339_secs(row.start_ns.max(0) as u64),
                 duration_text(row.end_ns - row.start_ns),
                 row.name,
-                corrupt.map(|e| format!("  [CORRUPT: {e}]")).unwrap_or_default()
+                corrupt
+                    .map(|e| format!("  [CORRUPT: {e}]"))
+                    .unwrap_or_default()
             )
         };
         match res {
@@ -362,18 +395,37 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<u8> {
         true
     })?;
     if rows.is_empty() {
-        return Err(ConfigError(format!("trace {} is not in {}", a.trace_id, a.spool.display())).into());
+        return Err(ConfigError(format!(
+            "trace {} is not in {}",
+            a.trace_id,
+            a.spool.display()
+        ))
+        .into());
     }
     rows.sort_by_key(|r| (r.start_ns, r.row_id));
-    let ids: HashMap<Vec<u8>, usize> = rows.iter().enumerate().map(|(i, r)| (r.span_id.clone(), i)).collect();
+    let ids: HashMap<Vec<u8>, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.span_id.clone(), i))
+        .collect();
     let mut children: HashMap<Option<usize>, Vec<usize>> = HashMap::new();
     for (i, row) in rows.iter().enumerate() {
-        let parent = row.parent_span_id.as_ref().and_then(|p| ids.get(p).copied()).filter(|p| *p != i);
+        let parent = row
+            .parent_span_id
+            .as_ref()
+            .and_then(|p| ids.get(p).copied())
+            .filter(|p| *p != i);
         children.entry(parent).or_default().push(i);
     }
     // Depth-first from the roots (spans whose parent is absent or elsewhere).
     let mut order = Vec::new();
-    let mut stack: Vec<(usize, usize)> = children.get(&None).into_iter().flatten().rev().map(|&i| (i, 0)).collect();
+    let mut stack: Vec<(usize, usize)> = children
+        .get(&None)
+        .into_iter()
+        .flatten()
+        .rev()
+        .map(|&i| (i, 0))
+        .collect();
     let mut seen = vec![false; rows.len()];
     while let Some((i, depth)) = stack.pop() {
         if std::mem::replace(&mut seen[i], true) {
@@ -385,13 +437,18 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<u8> {
         }
     }
     // Cycles (corrupt parents) still get shown.
-    for i in 0..rows.len() {
-        if !seen[i] {
+    for (i, shown) in seen.iter().enumerate() {
+        if !shown {
             order.push((i, 0));
         }
     }
     let t0 = rows.iter().map(|r| r.start_ns).min().unwrap_or(0);
-    let t1 = rows.iter().map(|r| r.end_ns).max().unwrap_or(t0).max(t0 + 1);
+    let t1 = rows
+        .iter()
+        .map(|r| r.end_ns)
+        .max()
+        .unwrap_or(t0)
+        .max(t0 + 1);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if a.json {
         for (i, depth) in &order {
@@ -405,12 +462,20 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<u8> {
         return Ok(0);
     }
     const BAR: i64 = 40;
-    writeln!(out, "trace {}  {} spans  {}", a.trace_id, rows.len(), duration_text(t1 - t0))?;
+    writeln!(
+        out,
+        "trace {}  {} spans  {}",
+        a.trace_id,
+        rows.len(),
+        duration_text(t1 - t0)
+    )?;
     for (i, depth) in &order {
         let row = &rows[*i];
         let from = ((row.start_ns - t0) * BAR / (t1 - t0)).clamp(0, BAR - 1);
         let to = ((row.end_ns - t0) * BAR / (t1 - t0)).clamp(from + 1, BAR);
-        let bar: String = (0..BAR).map(|x| if x >= from && x < to { '#' } else { '.' }).collect();
+        let bar: String = (0..BAR)
+            .map(|x| if x >= from && x < to { '#' } else { '.' })
+            .collect();
         let rec = decode_record(&row.record);
         writeln!(
             out,
@@ -419,7 +484,11 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<u8> {
             duration_text(row.end_ns - row.start_ns),
             "  ".repeat(*depth),
             row.name,
-            if row.state == SpanState::Quarantined { "  [quarantined]" } else { "" },
+            if row.state == SpanState::Quarantined {
+                "  [quarantined]"
+            } else {
+                ""
+            },
             match &rec {
                 Err(e) => format!("  [CORRUPT row {}: {e}]", row.row_id),
                 Ok(_) => String::new(),
@@ -436,10 +505,18 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<u8> {
                 for e in &rec.span.events {
                     let at = duration_text(e.time_ns as i64 - row.start_ns);
                     match &e.kind {
-                        TimeEventKind::Annotation { description, .. } => writeln!(out, "{pad}  @{at} {description}")?,
-                        TimeEventKind::Message { kind, id, uncompressed_size, .. } => {
-                            writeln!(out, "{pad}  @{at} message {kind:?} id={id} size={uncompressed_size}")?
+                        TimeEventKind::Annotation { description, .. } => {
+                            writeln!(out, "{pad}  @{at} {description}")?
                         }
+                        TimeEventKind::Message {
+                            kind,
+                            id,
+                            uncompressed_size,
+                            ..
+                        } => writeln!(
+                            out,
+                            "{pad}  @{at} message {kind:?} id={id} size={uncompressed_size}"
+                        )?,
                     }
                 }
             }
@@ -483,7 +560,11 @@ pub fn export(a: ExportArgs) -> anyhow::Result<u8> {
             a.project
                 .clone()
                 .or_else(|| std::env::var("GOOGLE_CLOUD_PROJECT").ok())
-                .ok_or_else(|| ConfigError("--format cloudtrace needs --project or GOOGLE_CLOUD_PROJECT".into()))?,
+                .ok_or_else(|| {
+                    ConfigError(
+                        "--format cloudtrace needs --project or GOOGLE_CLOUD_PROJECT".into(),
+                    )
+                })?,
         ),
         ExportFormat::Jsonl => None,
     };
@@ -496,14 +577,15 @@ pub fn export(a: ExportArgs) -> anyhow::Result<u8> {
     let mut batch: Vec<crate::convert::CtSpan> = Vec::new();
     let mut err: Option<anyhow::Error> = None;
     let mut corrupt = 0u64;
-    let write_batch = |batch: &mut Vec<crate::convert::CtSpan>, out: &mut dyn Write| -> anyhow::Result<()> {
-        if !batch.is_empty() {
-            serde_json::to_writer(&mut *out, &crate::convert::BatchWrite { spans: batch })?;
-            out.write_all(b"\n")?;
-            batch.clear();
-        }
-        Ok(())
-    };
+    let write_batch =
+        |batch: &mut Vec<crate::convert::CtSpan>, out: &mut dyn Write| -> anyhow::Result<()> {
+            if !batch.is_empty() {
+                serde_json::to_writer(&mut *out, &crate::convert::BatchWrite { spans: batch })?;
+                out.write_all(b"\n")?;
+                batch.clear();
+            }
+            Ok(())
+        };
     r.for_each_row(&filter, None, |row| {
         let res: anyhow::Result<()> = (|| {
             match &project {
@@ -537,7 +619,9 @@ pub fn export(a: ExportArgs) -> anyhow::Result<u8> {
     write_batch(&mut batch, &mut out)?;
     out.flush().context("write the export")?;
     if corrupt > 0 {
-        eprintln!("tracespool: {corrupt} corrupt rows were left out (see `tracespool spans --json`)");
+        eprintln!(
+            "tracespool: {corrupt} corrupt rows were left out (see `tracespool spans --json`)"
+        );
     }
     Ok(0)
 }
@@ -566,7 +650,9 @@ pub fn requeue(a: RequeueArgs) -> anyhow::Result<u8> {
         let ids: Vec<i64> = if let Ok(row) = s.parse::<i64>() {
             vec![row]
         } else {
-            let span = SpanId::from_hex(&s).map_err(|e| ConfigError(format!("--span {s:?}: not a row number or span id ({e})")))?;
+            let span = SpanId::from_hex(&s).map_err(|e| {
+                ConfigError(format!("--span {s:?}: not a row number or span id ({e})"))
+            })?;
             let mut ids = Vec::new();
             let f = RowFilter {
                 span_id: Some(span.0),
@@ -623,7 +709,11 @@ pub struct DoctorArgs {
     #[arg(long)]
     project: Option<String>,
     /// Cloud Trace API endpoint.
-    #[arg(long, default_value = "https://cloudtrace.googleapis.com", env = "TRACESPOOL_ENDPOINT")]
+    #[arg(
+        long,
+        default_value = "https://cloudtrace.googleapis.com",
+        env = "TRACESPOOL_ENDPOINT"
+    )]
     endpoint: String,
     /// JSON output.
     #[arg(long)]
@@ -667,14 +757,20 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
             Ok(p) => format!("project {p}"),
             Err(e) => e.to_string(),
         },
-        fix: project.is_err().then(|| "pass --project or set GOOGLE_CLOUD_PROJECT".into()),
+        fix: project
+            .is_err()
+            .then(|| "pass --project or set GOOGLE_CLOUD_PROJECT".into()),
     });
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
     let answer = client.get(&a.endpoint).send().await;
-    let server_date = answer
-        .as_ref()
-        .ok()
-        .and_then(|r| r.headers().get(reqwest::header::DATE).and_then(|v| v.to_str().ok()).map(str::to_owned));
+    let server_date = answer.as_ref().ok().and_then(|r| {
+        r.headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
     checks.push(Check {
         name: "endpoint",
         ok: answer.is_ok(),
@@ -682,7 +778,9 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
             Ok(r) => format!("{} answered HTTP {}", a.endpoint, r.status().as_u16()),
             Err(e) => format!("{}: {e}", a.endpoint),
         },
-        fix: answer.is_err().then(|| "check the network, proxy and firewall; spans wait in the spool meanwhile".into()),
+        fix: answer.is_err().then(|| {
+            "check the network, proxy and firewall; spans wait in the spool meanwhile".into()
+        }),
     });
     let now_s = now_ns() / 1_000_000_000;
     let skew = server_date
@@ -704,7 +802,15 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
         let ro = SpoolReader::open_read_only(spool);
         let writable = ro.is_ok()
             && std::fs::OpenOptions::new().write(true).open(spool).is_ok()
-            && spool.parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d })
+            && spool
+                .parent()
+                .map(|d| {
+                    if d.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        d
+                    }
+                })
                 .is_some_and(|d| std::fs::metadata(d).is_ok_and(|m| !m.permissions().readonly()));
         checks.push(Check {
             name: "spool",
@@ -735,7 +841,13 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
         writeln!(out)?;
     } else {
         for c in &checks {
-            writeln!(out, "{} {:<12} {}", if c.ok { "ok  " } else { "FAIL" }, c.name, c.detail)?;
+            writeln!(
+                out,
+                "{} {:<12} {}",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            )?;
             if let Some(f) = &c.fix {
                 writeln!(out, "     {:<12} fix: {f}", "")?;
             }
@@ -743,4 +855,3 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
     }
     Ok(if failed == 0 { 0 } else { 1 })
 }
-

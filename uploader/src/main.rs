@@ -108,7 +108,11 @@ struct UploadArgs {
     #[arg(long)]
     project: Option<String>,
     /// Cloud Trace API endpoint.
-    #[arg(long, default_value = "https://cloudtrace.googleapis.com", env = "TRACESPOOL_ENDPOINT")]
+    #[arg(
+        long,
+        default_value = "https://cloudtrace.googleapis.com",
+        env = "TRACESPOOL_ENDPOINT"
+    )]
     endpoint: String,
     /// Service-account key file [default: gcp_auth's chain: $GOOGLE_APPLICATION_CREDENTIALS,
     /// gcloud application default credentials, the metadata server].
@@ -198,7 +202,9 @@ fn init_logging(format: LogFormat, verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Human => b.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        LogFormat::Human => b
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
         LogFormat::Json => b.json().init(),
     }
 }
@@ -232,7 +238,10 @@ pub(crate) async fn resolve_project(
     if let Some(p) = flag.filter(|p| !p.is_empty()) {
         return Ok(p);
     }
-    if let Some(p) = std::env::var("GOOGLE_CLOUD_PROJECT").ok().filter(|p| !p.is_empty()) {
+    if let Some(p) = std::env::var("GOOGLE_CLOUD_PROJECT")
+        .ok()
+        .filter(|p| !p.is_empty())
+    {
         return Ok(p);
     }
     if let Some(auth) = auth {
@@ -241,7 +250,8 @@ pub(crate) async fn resolve_project(
         }
     }
     Err(ConfigError(
-        "no project: pass --project, set GOOGLE_CLOUD_PROJECT, or use credentials that name one".into(),
+        "no project: pass --project, set GOOGLE_CLOUD_PROJECT, or use credentials that name one"
+            .into(),
     )
     .into())
 }
@@ -275,8 +285,10 @@ async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-        else {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             return;
         };
         tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
@@ -326,9 +338,7 @@ async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
         project,
         endpoint: a.endpoint.clone(),
         batch_size: a.batch_size as usize,
-        max_duration: a
-            .max_duration
-            .or(a.once.then_some(Duration::from_secs(60))),
+        max_duration: a.max_duration.or(a.once.then_some(Duration::from_secs(60))),
         dry_run: a.dry_run,
         request_timeout: a.request_timeout,
         max_backoff: a.max_backoff,

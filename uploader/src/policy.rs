@@ -121,7 +121,10 @@ pub fn parse_retry_after(v: &str, now_unix_secs: u64) -> Option<Duration> {
     .position(|m| *m == mon)? as i64
         + 1;
     let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
-    let t: Vec<i64> = hms.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let t: Vec<i64> = hms
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
     let [h, m, s] = t[..] else { return None };
     // days_from_civil (Howard Hinnant).
     let y = if month <= 2 { year - 1 } else { year };
@@ -182,22 +185,38 @@ impl Backoff {
 mod tests {
     use super::*;
 
-    const BODY_400: &str = r#"{"error":{"code":400,"message":"Invalid span name","status":"INVALID_ARGUMENT"}}"#;
+    const BODY_400: &str =
+        r#"{"error":{"code":400,"message":"Invalid span name","status":"INVALID_ARGUMENT"}}"#;
 
     #[test]
     fn statuses_map_to_decisions() {
-        assert_eq!(classify_status(200, None, "{}", 10, false), Decision::Delivered);
-        assert_eq!(classify_status(400, None, BODY_400, 10, false), Decision::Split);
+        assert_eq!(
+            classify_status(200, None, "{}", 10, false),
+            Decision::Delivered
+        );
+        assert_eq!(
+            classify_status(400, None, BODY_400, 10, false),
+            Decision::Split
+        );
         assert_eq!(
             classify_status(400, None, BODY_400, 1, false),
             Decision::Quarantine("HTTP 400: Invalid span name".into())
         );
         assert_eq!(classify_status(413, None, "", 2, false), Decision::Split);
-        assert!(matches!(classify_status(413, None, "", 1, false), Decision::Quarantine(_)));
-        assert_eq!(classify_status(401, None, "", 5, false), Decision::RefreshToken);
+        assert!(matches!(
+            classify_status(413, None, "", 1, false),
+            Decision::Quarantine(_)
+        ));
+        assert_eq!(
+            classify_status(401, None, "", 5, false),
+            Decision::RefreshToken
+        );
         assert!(matches!(
             classify_status(401, None, "", 5, true),
-            Decision::Retry { ambiguous: false, .. }
+            Decision::Retry {
+                ambiguous: false,
+                ..
+            }
         ));
         let Decision::Retry { min_wait, .. } = classify_status(429, None, "", 5, false) else {
             panic!()
@@ -209,22 +228,34 @@ mod tests {
             panic!()
         };
         assert_eq!(min_wait, Duration::from_secs(90));
-        let Decision::Retry { min_wait, ambiguous, .. } =
-            classify_status(503, Some(Duration::from_secs(7)), "", 5, false)
+        let Decision::Retry {
+            min_wait,
+            ambiguous,
+            ..
+        } = classify_status(503, Some(Duration::from_secs(7)), "", 5, false)
         else {
             panic!()
         };
         assert_eq!((min_wait, ambiguous), (Duration::from_secs(7), false));
         assert!(matches!(
             classify_status(504, None, "", 5, false),
-            Decision::Retry { ambiguous: true, .. }
+            Decision::Retry {
+                ambiguous: true,
+                ..
+            }
         ));
-        let Decision::Retry { min_wait, reason, .. } = classify_status(403, None, "", 5, false) else {
+        let Decision::Retry {
+            min_wait, reason, ..
+        } = classify_status(403, None, "", 5, false)
+        else {
             panic!()
         };
         assert_eq!(min_wait, MIN_WAIT_CONFIG);
         assert!(reason.contains("roles/cloudtrace.agent"));
-        assert!(matches!(classify_status(404, None, "", 5, false), Decision::Retry { .. }));
+        assert!(matches!(
+            classify_status(404, None, "", 5, false),
+            Decision::Retry { .. }
+        ));
     }
 
     #[test]
@@ -251,7 +282,11 @@ mod tests {
         for _ in 0..30 {
             assert!(b.next(Duration::ZERO, 1.0) <= Duration::from_secs(60));
         }
-        assert_eq!(b.next(Duration::ZERO, 0.0), Duration::ZERO, "full jitter reaches 0");
+        assert_eq!(
+            b.next(Duration::ZERO, 0.0),
+            Duration::ZERO,
+            "full jitter reaches 0"
+        );
         assert_eq!(b.next(MIN_WAIT_429, 0.0), MIN_WAIT_429);
         b.reset();
         assert_eq!(b.attempts(), 0);
@@ -259,7 +294,10 @@ mod tests {
 
     #[test]
     fn error_messages_are_extracted_and_cut() {
-        assert_eq!(error_message(BODY_400).as_deref(), Some("Invalid span name"));
+        assert_eq!(
+            error_message(BODY_400).as_deref(),
+            Some("Invalid span name")
+        );
         assert_eq!(error_message("not json"), None);
         let long = format!(r#"{{"error":{{"message":"{}"}}}}"#, "é".repeat(600));
         assert!(error_message(&long).unwrap().len() <= 1000);

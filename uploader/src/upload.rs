@@ -201,12 +201,11 @@ impl Uploader {
             cfg.project
         );
         let deadline = cfg.max_duration.map(|d| Instant::now() + d);
-        let progress = (cfg.once && !cfg.dry_run && std::io::stderr().is_terminal()).then(|| {
-            Progress {
+        let progress =
+            (cfg.once && !cfg.dry_run && std::io::stderr().is_terminal()).then(|| Progress {
                 total: reader.totals().map(|t| t.pending_rows).unwrap_or(0),
                 last: Instant::now(),
-            }
-        });
+            });
         Ok(Uploader {
             backoff: Backoff::new(Duration::from_secs(1), cfg.max_backoff),
             cfg,
@@ -272,7 +271,11 @@ impl Uploader {
     }
 
     fn pending(&self) -> anyhow::Result<u64> {
-        Ok(self.reader.totals().context("read spool totals")?.pending_rows)
+        Ok(self
+            .reader
+            .totals()
+            .context("read spool totals")?
+            .pending_rows)
     }
 
     fn finish(&mut self, o: Outcome) -> anyhow::Result<Outcome> {
@@ -318,7 +321,10 @@ impl Uploader {
         }
         if !corrupt.is_empty() {
             let rows: Vec<(i64, &str)> = corrupt.iter().map(|(i, r)| (*i, r.as_str())).collect();
-            let n = self.reader.quarantine(&rows).context("quarantine corrupt rows")?;
+            let n = self
+                .reader
+                .quarantine(&rows)
+                .context("quarantine corrupt rows")?;
             self.stats.quarantined += n;
             tracing::warn!(count = n, "quarantined corrupt records");
         }
@@ -328,7 +334,10 @@ impl Uploader {
                 .remove(&expired, Counter::UploadExpired)
                 .context("remove expired spans")?;
             self.stats.expired += n;
-            tracing::warn!(count = n, "spans older than Cloud Trace's 14-day window were not sent");
+            tracing::warn!(
+                count = n,
+                "spans older than Cloud Trace's 14-day window were not sent"
+            );
         }
         if prepared.is_empty() {
             return Ok(Ok(()));
@@ -394,7 +403,10 @@ impl Uploader {
                 Ok(t) => t,
                 Err(e) => {
                     let reason = e.to_string();
-                    if let Err(stop) = self.wait_after_failure(reason, Duration::from_secs(5)).await {
+                    if let Err(stop) = self
+                        .wait_after_failure(reason, Duration::from_secs(5))
+                        .await
+                    {
                         return Ok(Err(stop));
                     }
                     continue;
@@ -434,7 +446,10 @@ impl Uploader {
                 Decision::Delivered => {
                     let first = spans[0].row_id;
                     let last = spans[spans.len() - 1].row_id;
-                    let n = self.reader.ack(first, last).context("delete delivered spans")?;
+                    let n = self
+                        .reader
+                        .ack(first, last)
+                        .context("delete delivered spans")?;
                     self.stats.uploaded += n;
                     self.recovered();
                     self.progress_tick();
@@ -535,7 +550,11 @@ impl Uploader {
         }
         if self.unrecorded_duplicates > 0 {
             let n = std::mem::take(&mut self.unrecorded_duplicates);
-            if self.reader.add_counters(&[(Counter::UploadPossibleDuplicates, n)]).is_err() {
+            if self
+                .reader
+                .add_counters(&[(Counter::UploadPossibleDuplicates, n)])
+                .is_err()
+            {
                 self.unrecorded_duplicates += n;
             }
         }
@@ -547,7 +566,7 @@ impl Uploader {
             if p.last.elapsed() >= Duration::from_millis(100) {
                 p.last = Instant::now();
                 let total = p.total.max(uploaded);
-                let pct = if total == 0 { 100 } else { uploaded * 100 / total };
+                let pct = (uploaded * 100).checked_div(total).unwrap_or(100);
                 let filled = (pct / 5) as usize;
                 eprint!(
                     "\r[{}{}] {uploaded}/{total} spans uploaded",

@@ -18,7 +18,12 @@ fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--port" => port = args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage()),
+            "--port" => {
+                port = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
             "--key-file" => key_file = args.next().unwrap_or_else(|| usage()).into(),
             "--project" => project = args.next().unwrap_or_else(|| usage()),
             _ => usage(),
@@ -29,18 +34,28 @@ fn main() {
         eprintln!("cloudtrace-standin: cannot listen on 127.0.0.1:{port}: {e}");
         std::process::exit(1)
     });
-    let dir = key_file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let dir = key_file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
     let written = tracespool_tests::write_key_file(dir, &s, &project);
     if written != key_file {
         std::fs::rename(&written, &key_file).expect("place the key file");
     }
-    println!("cloudtrace-standin: endpoint {} project {project} key file {}", s.endpoint(), key_file.display());
+    println!(
+        "cloudtrace-standin: endpoint {} project {project} key file {}",
+        s.endpoint(),
+        key_file.display()
+    );
     let (mut seen, mut rejected) = (0, 0);
     loop {
         std::thread::sleep(Duration::from_millis(500));
         let (n, r) = (s.accepted_count(), s.rejections().len());
         if n != seen || r != rejected {
-            println!("cloudtrace-standin: {n} spans accepted, {r} requests rejected, {} requests", s.requests());
+            println!(
+                "cloudtrace-standin: {n} spans accepted, {r} requests rejected, {} requests",
+                s.requests()
+            );
             if let Some(last) = s.rejections().last() {
                 if r != rejected {
                     println!("cloudtrace-standin: last rejection: {last}");

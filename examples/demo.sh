@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole chain on one machine, with no Google account:
+#   record spans into a spool -> look at it -> dry-run the upload ->
+#   upload to the local Cloud Trace stand-in (real HTTP, real OAuth JWT flow)
+#   -> look at the spool again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+standin=""
+cleanup() { [ -n "$standin" ] && kill "$standin" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+echo "== building (release)"
+cargo build --release --quiet --workspace --bins --examples
+bin=target/release
+
+echo "== recording 20000 spans into $work/demo.spool"
+"$bin/examples/loadgen" --spool "$work/demo.spool" --spans 20000
+"$bin/examples/opencensus_port" "$work/demo.spool"
+
+echo "== what the spool holds"
+"$bin/tracespool" inspect "$work/demo.spool"
+"$bin/tracespool" spans "$work/demo.spool" --limit 5
+
+echo "== the first request the uploader would send (dry run, first 400 bytes)"
+"$bin/tracespool" upload --spool "$work/demo.spool" --dry-run --project demo-project 2>/dev/null | head -c 400
+echo
+
+echo "== uploading to the local Cloud Trace stand-in"
+"$bin/cloudtrace-standin" --port 0 --key-file "$work/key.json" --project demo-project > "$work/standin.log" &
+standin=$!
+for _ in $(seq 1 200); do grep -q endpoint "$work/standin.log" 2>/dev/null && break; sleep 0.05; done
+endpoint=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/standin.log" | head -n 1)
+"$bin/tracespool" upload --spool "$work/demo.spool" --once --endpoint "$endpoint" --credentials "$work/key.json"
+sleep 0.6  # let the stand-in print its tally
+cat "$work/standin.log"
+
+echo "== the spool after the upload"
+"$bin/tracespool" inspect "$work/demo.spool"
