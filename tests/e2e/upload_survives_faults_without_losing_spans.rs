@@ -321,13 +321,13 @@ fn service_mode_waits_for_the_network_follows_new_spans_and_stops_on_sigterm() {
     // The network comes back.
     let s = StandIn::start(port, account, 2).unwrap();
     assert!(
-        s.wait_for(Duration::from_secs(30), |a| a.len() >= 300),
+        s.wait_for_count(300, Duration::from_secs(30)),
         "never delivered"
     );
     // New spans are sent within about a second of their commit.
     let more = record_spans(&t.spool, 7);
     let committed = Instant::now();
-    assert!(s.wait_for(Duration::from_secs(10), |a| a.len() >= 307));
+    assert!(s.wait_for_count(307, Duration::from_secs(10)));
     assert!(
         committed.elapsed() < Duration::from_secs(3),
         "took {:?}",

@@ -37,9 +37,7 @@ fn repeated_sigkill_during_upload() {
         let before = s.accepted_count();
         let mut child = spawn();
         // Kill once it made some progress (or after a bounded wait).
-        s.wait_for(Duration::from_secs(10), |a| {
-            a.len() >= before + 300 + kills * 37
-        });
+        s.wait_for_count(before + 300 + kills * 37, Duration::from_secs(10));
         unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
         child.wait().unwrap();
         kills += 1;

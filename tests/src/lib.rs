@@ -5,6 +5,7 @@
 //! as tests of the `tracespool-uploader` package (so they can start the real
 //! `tracespool` binary); the recorder's process-level tests live in
 //! `tests/tests/`.
+pub mod http;
 pub mod standin;
 
 use std::path::{Path, PathBuf};

@@ -11,12 +11,10 @@
 //!   request with 400 INVALID_ARGUMENT, as Cloud Trace does. Accepted spans
 //!   are recorded, duplicates included (Cloud Trace keeps re-sent spans).
 //! * Faults are queued or switched on by tests: refused (the server is not
-//!   listening), a broken connection, a status with `Retry-After`, slow answers, a 401, a
+//!   listening), a TCP reset, a broken answer, a status with `Retry-After`, slow answers, a 401, a
 //!   poison span rejected with 400.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -76,9 +74,10 @@ impl ServiceAccount {
 pub enum Fault {
     /// Answer this status with an optional `Retry-After` (seconds).
     Status(u16, Option<u64>),
-    /// Read the request, then break the connection: the client gets bytes
-    /// that are not an HTTP answer and the connection is dropped, so it
-    /// cannot know whether the spans were stored (they were not).
+    /// Read the request, then close the connection with a TCP reset: the
+    /// client cannot know whether the spans were stored (they were not).
+    Reset,
+    /// Read the request, answer bytes that are not HTTP, close.
     BrokenConnection,
     /// Process the request normally (spans are stored!) but answer late.
     Slow(Duration),
@@ -86,33 +85,26 @@ pub enum Fault {
     Unauthorized,
 }
 
-/// One accepted span, as Cloud Trace would store it.
-#[derive(Debug, Clone)]
-pub struct AcceptedSpan {
-    /// `projects/P/traces/T/spans/S`.
-    pub name: String,
-    /// The span as received.
-    pub json: Value,
-}
-
 #[derive(Default)]
 struct State {
     faults: VecDeque<Fault>,
     poison_span_ids: HashSet<String>,
     tokens: HashSet<String>,
-    accepted: Vec<AcceptedSpan>,
+    /// Names (`projects/P/traces/T/spans/S`) of accepted spans, duplicates
+    /// included, in arrival order.
+    accepted: Vec<String>,
     requests: u64,
     token_requests: u64,
     rejected: Vec<String>,
     request_times: Vec<Instant>,
 }
 
+type Shared = Arc<(Mutex<State>, Condvar)>;
+
 /// The running stand-in.
 pub struct StandIn {
-    addr: SocketAddr,
-    server: Arc<tiny_http::Server>,
-    state: Arc<(Mutex<State>, Condvar)>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    server: crate::http::Server,
+    state: Shared,
     /// The service account whose JWTs the token endpoint accepts.
     pub account: ServiceAccount,
 }
@@ -125,43 +117,40 @@ fn now_s() -> u64 {
 }
 
 impl StandIn {
-    /// Starts on `127.0.0.1:port` (0: any free port) with `workers` threads.
-    pub fn start(port: u16, account: ServiceAccount, workers: usize) -> std::io::Result<Self> {
-        let server = tiny_http::Server::http(("127.0.0.1", port))
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| std::io::Error::other("not an IP listener"))?;
-        let server = Arc::new(server);
-        let state = Arc::new((Mutex::new(State::default()), Condvar::new()));
-        let threads = (0..workers.max(1))
-            .map(|_| {
-                let (server, state, account) = (server.clone(), state.clone(), account.clone());
-                std::thread::spawn(move || {
-                    while let Ok(req) = server.recv() {
-                        handle(req, &state, &account, addr);
-                    }
-                })
+    /// Starts on `127.0.0.1:port` (0: any free port). `_workers` is kept for
+    /// compatibility: every connection gets its own thread.
+    pub fn start(port: u16, account: ServiceAccount, _workers: usize) -> std::io::Result<Self> {
+        let state: Shared = Arc::new((Mutex::new(State::default()), Condvar::new()));
+        // The token_uri the JWT must name; known once bound.
+        let token_uri = Arc::new(std::sync::OnceLock::<String>::new());
+        let handler: crate::http::Handler = {
+            let (state, account, token_uri) = (state.clone(), account.clone(), token_uri.clone());
+            Arc::new(move |req| {
+                handle(
+                    req,
+                    &state,
+                    &account,
+                    token_uri.get().map(String::as_str).unwrap_or(""),
+                )
             })
-            .collect();
+        };
+        let server = crate::http::Server::start(port, handler)?;
+        let _ = token_uri.set(format!("http://{}/token", server.addr()));
         Ok(StandIn {
-            addr,
             server,
             state,
-            threads,
             account,
         })
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// The token endpoint.
     pub fn token_uri(&self) -> String {
-        format!("http://{}/token", self.addr)
+        format!("http://{}/token", self.server.addr())
     }
 
     /// Queues faults for the next `batchWrite` requests, in order.
@@ -179,12 +168,7 @@ impl StandIn {
             .insert(span_id_hex.to_owned());
     }
 
-    /// Accepted spans so far (duplicates included).
-    pub fn accepted(&self) -> Vec<AcceptedSpan> {
-        self.state.0.lock().unwrap().accepted.clone()
-    }
-
-    /// Number of accepted spans.
+    /// Number of accepted spans (duplicates included).
     pub fn accepted_count(&self) -> usize {
         self.state.0.lock().unwrap().accepted.len()
     }
@@ -194,7 +178,7 @@ impl StandIn {
         let st = self.state.0.lock().unwrap();
         let mut m = HashMap::new();
         for a in &st.accepted {
-            *m.entry(a.name.clone()).or_insert(0) += 1;
+            *m.entry(a.clone()).or_insert(0) += 1;
         }
         m
     }
@@ -219,17 +203,13 @@ impl StandIn {
         self.state.0.lock().unwrap().rejected.clone()
     }
 
-    /// Waits until `cond` holds on the accepted spans, or `timeout`.
-    pub fn wait_for(
-        &self,
-        timeout: Duration,
-        mut cond: impl FnMut(&[AcceptedSpan]) -> bool,
-    ) -> bool {
+    /// Waits until at least `n` spans were accepted, or `timeout`.
+    pub fn wait_for_count(&self, n: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let (lock, cv) = &*self.state;
         let mut st = lock.lock().unwrap();
         loop {
-            if cond(&st.accepted) {
+            if st.accepted.len() >= n {
                 return true;
             }
             let now = Instant::now();
@@ -241,131 +221,87 @@ impl StandIn {
     }
 }
 
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        self.server.unblock();
-        for _ in 1..self.threads.len() {
-            self.server.unblock();
-        }
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
-}
-
-fn respond(req: tiny_http::Request, status: u16, body: Value, retry_after: Option<u64>) {
-    let mut resp = tiny_http::Response::from_string(body.to_string())
-        .with_status_code(status)
-        .with_header(
-            tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..]).unwrap(),
-        );
-    if let Some(ra) = retry_after {
-        resp = resp.with_header(
-            tiny_http::Header::from_bytes(&b"Retry-After"[..], ra.to_string().as_bytes()).unwrap(),
-        );
-    }
-    let _ = req.respond(resp);
+fn json_reply(status: u16, body: Value, retry_after: Option<u64>) -> crate::http::Reply {
+    let extra = retry_after
+        .map(|ra| vec![("Retry-After".to_string(), ra.to_string())])
+        .unwrap_or_default();
+    crate::http::Reply::Respond(status, extra, body.to_string().into_bytes())
 }
 
 fn google_error(code: u16, status: &str, message: &str) -> Value {
     json!({"error": {"code": code, "message": message, "status": status}})
 }
 
-fn header<'a>(req: &'a tiny_http::Request, name: &str) -> Option<&'a str> {
-    req.headers()
-        .iter()
-        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str())
-}
-
 fn handle(
-    mut req: tiny_http::Request,
-    state: &Arc<(Mutex<State>, Condvar)>,
+    req: crate::http::Request,
+    state: &Shared,
     account: &ServiceAccount,
-    addr: SocketAddr,
-) {
-    let mut body = Vec::new();
-    if std::io::Read::read_to_end(req.as_reader(), &mut body).is_err() {
-        return;
-    }
-    let url = req.url().to_owned();
-    if url == "/token" {
+    token_uri: &str,
+) -> crate::http::Reply {
+    use crate::http::Reply;
+    if req.path == "/token" {
         state.0.lock().unwrap().token_requests += 1;
-        match verify_token_request(
-            req.method(),
-            &body,
-            account,
-            &format!("http://{addr}/token"),
-        ) {
+        return match verify_token_request(&req.method, &req.body, account, token_uri) {
             Ok(()) => {
                 let token = format!("ya29.test-{:032x}", rand_u128());
                 state.0.lock().unwrap().tokens.insert(token.clone());
-                respond(
-                    req,
+                json_reply(
                     200,
                     json!({"access_token": token, "expires_in": 3600, "token_type": "Bearer"}),
                     None,
-                );
+                )
             }
-            Err(why) => respond(
-                req,
+            Err(why) => json_reply(
                 400,
                 json!({"error": "invalid_grant", "error_description": why}),
                 None,
             ),
-        }
-        return;
+        };
     }
-    let Some(project) = url
+    let Some(project) = req
+        .path
         .strip_prefix("/v2/projects/")
         .and_then(|r| r.strip_suffix("/traces:batchWrite"))
         .filter(|p| !p.is_empty() && !p.contains('/'))
         .map(str::to_owned)
     else {
-        return respond(
-            req,
+        return json_reply(
             404,
-            google_error(404, "NOT_FOUND", &format!("no route {url}")),
+            google_error(404, "NOT_FOUND", &format!("no route {}", req.path)),
             None,
         );
     };
-    if *req.method() != tiny_http::Method::Post {
-        return respond(
-            req,
+    if req.method != "POST" {
+        return json_reply(
             405,
             google_error(405, "INVALID_ARGUMENT", "batchWrite takes POST"),
             None,
         );
     }
-    let (fault, authorized) = {
+    let (fault, authorized, poison) = {
         let mut st = state.0.lock().unwrap();
         st.requests += 1;
         st.request_times.push(Instant::now());
-        let token_ok = header(&req, "Authorization")
+        let token_ok = req
+            .header("Authorization")
             .and_then(|h| h.strip_prefix("Bearer "))
             .is_some_and(|t| st.tokens.contains(t));
-        (st.faults.pop_front(), token_ok)
+        let poison = (!st.poison_span_ids.is_empty()).then(|| st.poison_span_ids.clone());
+        (st.faults.pop_front(), token_ok, poison)
     };
     match fault {
-        Some(Fault::BrokenConnection) => {
-            // tiny_http answers 500 to a dropped request; write a broken
-            // answer on the raw stream instead.
-            let mut w = req.into_writer();
-            let _ = w.write_all(b"NOT HTTP\r\n\r\n");
-            let _ = w.flush();
-            return;
-        }
+        Some(Fault::Reset) => return Reply::Reset,
+        Some(Fault::BrokenConnection) => return Reply::Broken,
         Some(Fault::Status(code, ra)) => {
             let status = match code {
                 429 => "RESOURCE_EXHAUSTED",
                 503 => "UNAVAILABLE",
                 _ => "INTERNAL",
             };
-            return respond(req, code, google_error(code, status, "injected fault"), ra);
+            return json_reply(code, google_error(code, status, "injected fault"), ra);
         }
         Some(Fault::Unauthorized) => {
-            return respond(
-                req,
+            return json_reply(
                 401,
                 google_error(
                     401,
@@ -378,16 +314,17 @@ fn handle(
         Some(Fault::Slow(_)) | None => {}
     }
     if !authorized {
-        return respond(
-            req,
+        return json_reply(
             401,
             google_error(401, "UNAUTHENTICATED", "missing or unknown bearer token"),
             None,
         );
     }
-    if !header(&req, "Content-Type").is_some_and(|c| c.starts_with("application/json")) {
-        return respond(
-            req,
+    if !req
+        .header("Content-Type")
+        .is_some_and(|c| c.starts_with("application/json"))
+    {
+        return json_reply(
             400,
             google_error(
                 400,
@@ -397,31 +334,25 @@ fn handle(
             None,
         );
     }
-    let poison = state.0.lock().unwrap().poison_span_ids.clone();
-    let result = serde_json::from_slice::<Value>(&body)
+    let no_poison = HashSet::new();
+    let result = serde_json::from_slice::<Value>(&req.body)
         .map_err(|e| format!("Invalid JSON payload received. {e}"))
-        .and_then(|v| validate_body(&v, &project, now_s(), &poison).map(|names| (v, names)));
+        .and_then(|v| validate_body(&v, &project, now_s(), poison.as_ref().unwrap_or(&no_poison)));
     match result {
         Err(why) => {
             state.0.lock().unwrap().rejected.push(why.clone());
-            respond(req, 400, google_error(400, "INVALID_ARGUMENT", &why), None)
+            json_reply(400, google_error(400, "INVALID_ARGUMENT", &why), None)
         }
-        Ok((mut v, names)) => {
+        Ok(names) => {
             {
                 let (lock, cv) = &**state;
-                let mut st = lock.lock().unwrap();
-                let spans = v["spans"].take();
-                if let Value::Array(spans) = spans {
-                    for (name, json) in names.into_iter().zip(spans) {
-                        st.accepted.push(AcceptedSpan { name, json });
-                    }
-                }
+                lock.lock().unwrap().accepted.extend(names);
                 cv.notify_all();
             }
             if let Some(Fault::Slow(d)) = fault {
                 std::thread::sleep(d);
             }
-            respond(req, 200, json!({}), None)
+            json_reply(200, json!({}), None)
         }
     }
 }
@@ -465,12 +396,12 @@ fn b64(seg: &str) -> Result<Vec<u8>, String> {
 
 /// Verifies a JWT-bearer token request from gcp_auth.
 fn verify_token_request(
-    method: &tiny_http::Method,
+    method: &str,
     body: &[u8],
     account: &ServiceAccount,
     token_uri: &str,
 ) -> Result<(), String> {
-    if *method != tiny_http::Method::Post {
+    if method != "POST" {
         return Err("token requests are POST".into());
     }
     let body = std::str::from_utf8(body).map_err(|_| "body is not UTF-8")?;
@@ -589,8 +520,12 @@ fn attributes(v: &Value, max: usize, what: &str) -> Result<(), String> {
                 ));
             }
             match o.iter().next() {
-                Some((t, x)) if t == "stringValue" => truncatable(x, 256, &format!("{what}[{k}]"))?,
-                Some((t, x)) if t == "intValue" => int64_string(x, &format!("{what}[{k}]"))?,
+                Some((t, x)) if t == "stringValue" => {
+                    truncatable(x, 256, "stringValue").map_err(|e| format!("{what}[{k}]: {e}"))?
+                }
+                Some((t, x)) if t == "intValue" => {
+                    int64_string(x, "intValue").map_err(|e| format!("{what}[{k}]: {e}"))?
+                }
                 Some((t, x)) if t == "boolValue" => {
                     x.as_bool()
                         .ok_or_else(|| format!("{what}[{k}] boolValue is not a bool"))?;

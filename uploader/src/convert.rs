@@ -396,11 +396,13 @@ pub fn to_cloud_trace(project: &str, rec: &SpanRecord) -> CtSpan {
     let s = &rec.span;
     let span_id = s.span_id.to_string();
     // Resource attributes that matter most go first, then the span's own,
-    // then the rest of the resource.
+    // then the rest of the resource. The SDK's own name and version travel
+    // in `g.co/agent` instead of three labels on every span.
     let (res_first, res_rest): (Vec<Attribute>, Vec<Attribute>) = rec
         .resource
         .attributes
         .iter()
+        .filter(|a| !a.key.starts_with("telemetry.sdk."))
         .cloned()
         .partition(|a| a.key == "service.name");
     let agent_value = CtValue::StringValue(truncate(&agent(rec), limits::STRING_VALUE_BYTES));
@@ -739,8 +741,8 @@ mod tests {
         }
         let c = to_cloud_trace("p", &rec(s));
         assert_eq!(c.attributes.attribute_map.len(), 32);
-        // 3 fixed/resource keys + 29 span keys fit; 11 span keys + 1 long key
-        // + 1 resource key (host.name; telemetry.sdk.version fits? no) are cut.
+        // g.co/agent and service.name, then 30 span keys fit; 10 span keys,
+        // the long key and host.name are cut.
         let sent_span_keys = c
             .attributes
             .attribute_map
@@ -749,8 +751,8 @@ mod tests {
             .filter(|(k, _)| k.starts_with('k'))
             .count();
         assert_eq!(sent_span_keys, 30);
-        // 2 from the recorder + 10 span keys + the long key + 2 resource keys.
-        assert_eq!(c.attributes.dropped_attributes_count, 2 + 10 + 1 + 2);
+        // 2 from the recorder + 10 span keys + the long key + host.name.
+        assert_eq!(c.attributes.dropped_attributes_count, 2 + 10 + 1 + 1);
         let te = c.time_events.unwrap();
         let anns = te
             .time_event

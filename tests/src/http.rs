@@ -1,0 +1,219 @@
+//! A minimal HTTP/1.1 server on 127.0.0.1 for the stand-in: a thread per
+//! connection, keep-alive, `Content-Length` bodies, `TCP_NODELAY`, and two
+//! ways to fail a request that a library server does not offer: a real TCP
+//! reset (`SO_LINGER` 0) and a broken answer.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// A request.
+#[derive(Debug)]
+pub struct Request {
+    /// `POST`, `GET`, ...
+    pub method: String,
+    /// The request target, e.g. `/v2/projects/p/traces:batchWrite`.
+    pub path: String,
+    /// Headers, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// A header's value (name in any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What to do with a request.
+pub enum Reply {
+    /// Answer: status, extra headers, JSON body.
+    Respond(u16, Vec<(String, String)>, Vec<u8>),
+    /// Close the connection with a TCP reset and no answer.
+    Reset,
+    /// Write bytes that are not HTTP, then close.
+    Broken,
+}
+
+/// The handler.
+pub type Handler = Arc<dyn Fn(Request) -> Reply + Send + Sync>;
+
+/// A running server; stops accepting when dropped.
+pub struct Server {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Listens on `127.0.0.1:port` (0: any free port).
+    pub fn start(port: u16, handler: Handler) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(("127.0.0.1", port))?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let accept = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let (h, stop3) = (handler.clone(), stop2.clone());
+                std::thread::spawn(move || serve(conn, h, stop3));
+            }
+        });
+        Ok(Server {
+            addr,
+            stop,
+            accept: Some(accept),
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr); // wake the accept loop
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        411 => "Length Required",
+        413 => "Payload Too Large",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Status",
+    }
+}
+
+fn reset(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket fd and a correctly sized linger struct.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
+fn serve(stream: TcpStream, handler: Handler, stop: Arc<AtomicBool>) {
+    let _ = stream.set_nodelay(true);
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::with_capacity(64 * 1024, read_half);
+    let mut writer = stream;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut parts = line.split_whitespace();
+        let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
+            return;
+        };
+        let (method, path) = (method.to_owned(), path.to_owned());
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            match reader.read_line(&mut h) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+            }
+        }
+        let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        let close = get("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
+        if get("transfer-encoding").is_some() {
+            let _ = writer.write_all(
+                b"HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            return;
+        }
+        let len: usize = get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let reply = handler(Request {
+            method,
+            path,
+            headers,
+            body,
+        });
+        match reply {
+            Reply::Reset => {
+                reset(&writer);
+                return;
+            }
+            Reply::Broken => {
+                let _ = writer.write_all(b"NOT HTTP\r\n\r\n");
+                return;
+            }
+            Reply::Respond(status, extra, body) => {
+                let mut out = format!(
+                    "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+                    reason(status),
+                    body.len()
+                );
+                for (k, v) in extra {
+                    out.push_str(&format!("{k}: {v}\r\n"));
+                }
+                if close {
+                    out.push_str("Connection: close\r\n");
+                }
+                out.push_str("\r\n");
+                let mut bytes = out.into_bytes();
+                bytes.extend_from_slice(&body);
+                if writer.write_all(&bytes).is_err() || close {
+                    return;
+                }
+            }
+        }
+    }
+}
