@@ -61,12 +61,12 @@ fn pending(spool: &Path) -> u64 {
 }
 
 #[test]
-fn broken_connections_and_503_are_retried_with_retry_after() {
+fn resets_broken_answers_and_503_are_retried_with_retry_after() {
     let t = setup(600);
     let s = StandIn::start(0, test_account(), 2).unwrap();
     let key = write_key_file(t.dir.path(), &s, "p");
     s.push_faults([
-        Fault::BrokenConnection,
+        Fault::Reset,
         Fault::Status(503, Some(2)),
         Fault::BrokenConnection,
     ]);
@@ -77,7 +77,8 @@ fn broken_connections_and_503_are_retried_with_retry_after() {
         &["--once", "--batch-size", "200"],
     ));
     assert_eq!(out.status.code(), Some(0), "{err}");
-    // The broken answers come before the stand-in stores anything: no duplicate.
+    // The reset and the broken answer come before the stand-in stores
+    // anything: no duplicate.
     assert_eq!(all_arrived(&s, &t.ids), 0);
     assert_eq!(pending(&t.spool), 0);
     let times = s.request_times();
@@ -87,7 +88,7 @@ fn broken_connections_and_503_are_retried_with_retry_after() {
     );
     let r = SpoolReader::open(&t.spool, &SpoolOptions::default()).unwrap();
     assert_eq!(r.counter(Counter::UploadRetries).unwrap(), 3);
-    // Broken connections are ambiguous: counted as possible duplicates (2 x 200).
+    // Both are ambiguous: counted as possible duplicates (2 x 200).
     assert_eq!(
         r.counter(Counter::UploadPossibleDuplicates).unwrap(),
         400,
