@@ -27,7 +27,11 @@
 //!    `budget_dropped_newest`), too old (`age_expired` for the spool's own
 //!    age limit, `upload_expired` for Cloud Trace's 14-day window) or purged
 //!    by an operator (`purged`).
-//! 6. **Several processes may write at once** (each recorder has one writer
+//! 6. **Only SQLite opens the database file.** Closing any other
+//!    descriptor of it would drop the POSIX locks SQLite holds for this
+//!    process's connections, and another process could then delete the WAL
+//!    under them (a split brain). Existence checks use `stat`.
+//! 7. **Several processes may write at once** (each recorder has one writer
 //!    thread), while one uploader reads and deletes and any number of
 //!    `inspect` readers look: WAL lets readers run beside the one writer, and
 //!    writers queue on SQLite's lock through `busy_timeout`.
@@ -402,8 +406,12 @@ FROM spans;
 "#;
 
 /// Creates the file with mode 0600 if it does not exist. SQLite gives the
-/// `-wal` and `-shm` files the same mode as the database file.
+/// `-wal` and `-shm` files the same mode as the database file. An existing
+/// file is never opened here (see [`must_exist`] for why).
 fn create_private(path: &Path) -> Result<(), SpoolError> {
+    if path.exists() {
+        return Ok(());
+    }
     match OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -811,6 +819,19 @@ fn free_oldest(conn: &Connection, need: u64) -> Result<[i64; 4], SpoolError> {
     }
 }
 
+/// Fails with `Io` if `path` does not exist. Uses `stat`, never `open`:
+/// closing any descriptor of the database file would drop the POSIX locks
+/// SQLite holds through other connections of this process, and another
+/// process could then delete the WAL under them.
+fn must_exist(path: &Path) -> Result<(), SpoolError> {
+    std::fs::metadata(path)
+        .map(|_| ())
+        .map_err(|source| SpoolError::Io {
+            path: path.to_owned(),
+            source,
+        })
+}
+
 fn inode(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.ino())
 }
@@ -857,12 +878,7 @@ impl SpoolReader {
     /// an `Io` error if it does not exist, and with `NotASpool` if the file
     /// is something else.
     pub fn open(path: &Path, opts: &SpoolOptions) -> Result<Self, SpoolError> {
-        if let Err(source) = File::open(path) {
-            return Err(SpoolError::Io {
-                path: path.to_owned(),
-                source,
-            });
-        }
+        must_exist(path)?;
         Ok(SpoolReader {
             conn: open_rw(path, opts)?,
             path: path.to_owned(),
@@ -1194,12 +1210,7 @@ impl SpoolReader {
     /// Opens an existing spool read-only (for `inspect`): never writes,
     /// never takes the write lock, never creates anything.
     pub fn open_read_only(path: &Path) -> Result<Self, SpoolError> {
-        if let Err(source) = File::open(path) {
-            return Err(SpoolError::Io {
-                path: path.to_owned(),
-                source,
-            });
-        }
+        must_exist(path)?;
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,

@@ -312,10 +312,12 @@ fn service_mode_waits_for_the_network_follows_new_spans_and_stops_on_sigterm() {
         account.key_file_json(&format!("{endpoint}/token"), "p"),
     )
     .unwrap();
+    let log = t.dir.path().join("uploader.log");
     let mut child = upload(&t.spool, &endpoint, &key, &["--max-backoff", "1s"])
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
     // Offline for a while: nothing is lost.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(pending(&t.spool), 300);
@@ -328,7 +330,11 @@ fn service_mode_waits_for_the_network_follows_new_spans_and_stops_on_sigterm() {
     // New spans are sent within about a second of their commit.
     let more = record_spans(&t.spool, 7);
     let committed = Instant::now();
-    assert!(s.wait_for_count(307, Duration::from_secs(10)));
+    let delivered = s.wait_for_count(307, Duration::from_secs(10));
+    if !delivered {
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    }
+    assert!(delivered, "new spans not sent: {}", log_text());
     assert!(
         committed.elapsed() < Duration::from_secs(3),
         "took {:?}",

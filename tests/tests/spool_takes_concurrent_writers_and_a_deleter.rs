@@ -67,3 +67,42 @@ fn two_writer_processes_and_a_deleter_count_exactly() {
     assert_eq!(r.counter(Counter::RecorderQueueFull).unwrap(), 0);
     assert_eq!(r.counter(Counter::RecorderWriteErrors).unwrap(), 0);
 }
+
+/// Opening a second connection in a process must not drop the POSIX locks
+/// of the first (closing any descriptor of the file would): otherwise a
+/// writer process that exits believes it is the last user, deletes the WAL,
+/// and this process keeps reading a stale copy.
+#[test]
+fn a_second_connection_does_not_split_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("split.spool");
+    let append = |n: u64| {
+        let out = Command::new(env!("CARGO_BIN_EXE_spool-child"))
+            .args(["append", path.to_str().unwrap(), &n.to_string(), "1"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    };
+    append(10);
+    let mut first = SpoolReader::open(&path, &SpoolOptions::default()).unwrap();
+    assert_eq!(first.totals().unwrap().pending_rows, 10);
+    let second = SpoolReader::open(&path, &SpoolOptions::default()).unwrap();
+    let third = SpoolReader::open_read_only(&path).unwrap();
+    // Another process writes and exits.
+    append(5);
+    for r in [&first, &second, &third] {
+        assert_eq!(
+            r.totals().unwrap().pending_rows,
+            15,
+            "a connection missed the other process's commit"
+        );
+    }
+    // And what this process deletes, the others see deleted.
+    let lease = first.lease(0, 100).unwrap();
+    first.ack(lease[0].row_id, lease[14].row_id).unwrap();
+    append(1);
+    let fresh = SpoolReader::open(&path, &SpoolOptions::default()).unwrap();
+    for r in [&first, &second, &third, &fresh] {
+        assert_eq!(r.totals().unwrap().pending_rows, 1);
+    }
+}

@@ -9,8 +9,6 @@
 //! annotation, 32 per link, 32 annotations, 128 message events, 128 links,
 //! each with its dropped count. int64 values are JSON strings.
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 use tracespool_schema::{
     Attribute, AttributeValue, LinkKind, MessageKind, SpanKind, SpanRecord, StatusCode,
@@ -344,15 +342,20 @@ fn build_attributes<'a>(
         out.attribute_map.set((*k).to_owned(), v.clone());
     }
     for source in sources {
-        let mut seen_here: HashMap<String, usize> = HashMap::new();
+        // Keys this source added start here; a repeated key within the
+        // source replaces its value (a linear scan: at most 32 keys).
+        let first_of_source = out.attribute_map.len();
         for a in source {
             let key = well_known_label(&a.key).unwrap_or_else(|| a.key.to_string());
             if key.len() > limits::KEY_BYTES {
                 out.dropped_attributes_count += 1;
                 continue;
             }
-            if let Some(&i) = seen_here.get(&key) {
-                out.attribute_map.0[i].1 = value(&a.value);
+            if let Some(slot) = out.attribute_map.0[first_of_source..]
+                .iter_mut()
+                .find(|(k, _)| *k == key)
+            {
+                slot.1 = value(&a.value);
                 continue;
             }
             if out.attribute_map.contains(&key) {
@@ -362,7 +365,6 @@ fn build_attributes<'a>(
                 out.dropped_attributes_count += 1;
                 continue;
             }
-            seen_here.insert(key.clone(), out.attribute_map.len());
             out.attribute_map.0.push((key, value(&a.value)));
         }
     }

@@ -800,18 +800,19 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
     });
     if let Some(spool) = &a.spool {
         let ro = SpoolReader::open_read_only(spool);
-        let writable = ro.is_ok()
-            && std::fs::OpenOptions::new().write(true).open(spool).is_ok()
-            && spool
-                .parent()
-                .map(|d| {
-                    if d.as_os_str().is_empty() {
-                        Path::new(".")
-                    } else {
-                        d
-                    }
-                })
-                .is_some_and(|d| std::fs::metadata(d).is_ok_and(|m| !m.permissions().readonly()));
+        // Permission bits only: opening the file would drop SQLite's locks.
+        let writable_path = |p: &Path| {
+            std::fs::metadata(p).is_ok_and(|m| {
+                use std::os::unix::fs::MetadataExt;
+                let uid = effective_uid();
+                m.mode() & 0o200 != 0 && (uid == 0 || uid == m.uid())
+            })
+        };
+        let dir = match spool.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let writable = ro.is_ok() && writable_path(spool) && writable_path(dir);
         checks.push(Check {
             name: "spool",
             ok: writable,
@@ -854,4 +855,16 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// This process's effective uid, from /proc (no unsafe code needed).
+fn effective_uid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2)?.parse().ok())
+        })
+        .unwrap_or(u32::MAX)
 }

@@ -224,8 +224,22 @@ impl Uploader {
     }
 
     /// Runs until done (`--once`), stopped, or past the deadline.
+    ///
+    /// A preparing thread leases, decodes and converts the next batches
+    /// (on its own read-only connection) while this task sends the current
+    /// one and deletes what was delivered: the two overlap.
     pub async fn run(&mut self) -> anyhow::Result<Outcome> {
-        let mut cursor = 0i64;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<FromPrep>(2);
+        let (ctl_tx, ctl_rx) = std::sync::mpsc::channel::<()>();
+        let (spool, project, batch) = (
+            self.cfg.spool.clone(),
+            self.cfg.project.clone(),
+            self.cfg.batch_size,
+        );
+        std::thread::Builder::new()
+            .name("tracespool-prepare".into())
+            .spawn(move || prepare_loop(&spool, &project, batch, tx, ctl_rx))
+            .context("start the preparing thread")?;
         loop {
             if *self.shutdown.borrow() {
                 return self.finish(Outcome::Interrupted);
@@ -240,32 +254,34 @@ impl Uploader {
                     reason: "--max-duration reached".into(),
                 });
             }
-            let lease = self
-                .reader
-                .lease(cursor, self.cfg.batch_size)
-                .context("lease pending spans")?;
-            if lease.is_empty() {
-                // Wrap around once: a span left behind the cursor (none
-                // should be) is retried. A dry run deletes nothing, so it
-                // ends after one pass.
-                if cursor > 0 && !self.cfg.dry_run {
-                    cursor = 0;
-                    continue;
+            let msg = {
+                let mut sd = self.shutdown.clone();
+                tokio::select! {
+                    m = rx.recv() => m,
+                    _ = sd.changed() => continue,
                 }
-                if self.cfg.once || self.cfg.dry_run {
-                    return self.finish(Outcome::Delivered);
+            };
+            match msg {
+                Some(FromPrep::Batch(b)) => match self.process(b).await? {
+                    Ok(()) => {}
+                    Err(Stop::Shutdown) => return self.finish(Outcome::Interrupted),
+                    Err(Stop::Deadline(reason)) => {
+                        let pending = self.pending()?;
+                        return self.finish(Outcome::SpansRemain { pending, reason });
+                    }
+                },
+                Some(FromPrep::CaughtUp) => {
+                    // Every batch sent before this message is done.
+                    if self.cfg.once || self.cfg.dry_run {
+                        return self.finish(Outcome::Delivered);
+                    }
+                    self.wait_for_spans().await;
+                    let _ = ctl_tx.send(());
                 }
-                self.wait_for_spans().await;
-                continue;
-            }
-            let last = lease.last().map(|l| l.row_id).unwrap_or(cursor);
-            match self.process(lease).await? {
-                Ok(()) => cursor = last,
-                Err(Stop::Shutdown) => return self.finish(Outcome::Interrupted),
-                Err(Stop::Deadline(reason)) => {
-                    let pending = self.pending()?;
-                    return self.finish(Outcome::SpansRemain { pending, reason });
+                Some(FromPrep::Failed(e)) => {
+                    return Err(anyhow::anyhow!(e)).context("read the spool")
                 }
+                None => anyhow::bail!("the preparing thread stopped"),
             }
         }
     }
@@ -300,25 +316,14 @@ impl Uploader {
         }
     }
 
-    /// Decodes, expires, converts and sends one lease.
-    async fn process(&mut self, lease: Vec<LeasedSpan>) -> anyhow::Result<Result<(), Stop>> {
-        let now = now_ns();
-        let mut corrupt = Vec::new();
-        let mut expired = Vec::new();
-        let mut prepared = Vec::with_capacity(lease.len());
-        for l in lease {
-            match decode_record(&l.record) {
-                Err(e) => corrupt.push((l.row_id, format!("corrupt record: {e}"))),
-                Ok(rec) if is_expired(&rec, now) => expired.push(l.row_id),
-                Ok(rec) => {
-                    let ct = to_cloud_trace(&self.cfg.project, &rec);
-                    prepared.push(Prepared {
-                        row_id: l.row_id,
-                        json: serde_json::to_vec(&ct).context("serialize a span")?,
-                    });
-                }
-            }
-        }
+    /// Quarantines the corrupt rows, removes the expired ones, and sends
+    /// the rest of one prepared batch.
+    async fn process(&mut self, batch: PreparedBatch) -> anyhow::Result<Result<(), Stop>> {
+        let PreparedBatch {
+            corrupt,
+            expired,
+            spans: prepared,
+        } = batch;
         if !corrupt.is_empty() {
             let rows: Vec<(i64, &str)> = corrupt.iter().map(|(i, r)| (*i, r.as_str())).collect();
             let n = self
@@ -574,6 +579,85 @@ impl Uploader {
                     " ".repeat(20 - filled.min(20))
                 );
             }
+        }
+    }
+}
+
+/// A batch ready to send, made by the preparing thread.
+struct PreparedBatch {
+    corrupt: Vec<(i64, String)>,
+    expired: Vec<i64>,
+    spans: Vec<Prepared>,
+}
+
+enum FromPrep {
+    Batch(PreparedBatch),
+    /// No pending span after the cursor; wait for a `()` on the control
+    /// channel before looking again.
+    CaughtUp,
+    Failed(String),
+}
+
+/// Decodes, expires and converts one lease.
+fn prepare(lease: Vec<LeasedSpan>, project: &str, now: u64) -> Result<PreparedBatch, String> {
+    let mut b = PreparedBatch {
+        corrupt: Vec::new(),
+        expired: Vec::new(),
+        spans: Vec::with_capacity(lease.len()),
+    };
+    for l in lease {
+        match decode_record(&l.record) {
+            Err(e) => b.corrupt.push((l.row_id, format!("corrupt record: {e}"))),
+            Ok(rec) if is_expired(&rec, now) => b.expired.push(l.row_id),
+            Ok(rec) => b.spans.push(Prepared {
+                row_id: l.row_id,
+                json: serde_json::to_vec(&to_cloud_trace(project, &rec))
+                    .map_err(|e| format!("serialize a span: {e}"))?,
+            }),
+        }
+    }
+    Ok(b)
+}
+
+/// The preparing thread: leases pending spans oldest first (a cursor on the
+/// row id, so batches in flight are not leased twice), prepares them, and
+/// hands them over, at most two ahead, on its own connection.
+fn prepare_loop(
+    spool: &std::path::Path,
+    project: &str,
+    batch: usize,
+    tx: tokio::sync::mpsc::Sender<FromPrep>,
+    ctl: std::sync::mpsc::Receiver<()>,
+) {
+    let reader = match SpoolReader::open(spool, &SpoolOptions::default()) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tx.blocking_send(FromPrep::Failed(e.to_string()));
+            return;
+        }
+    };
+    let mut cursor = 0i64;
+    loop {
+        let lease = match reader.lease(cursor, batch) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = tx.blocking_send(FromPrep::Failed(e.to_string()));
+                return;
+            }
+        };
+        let Some(last) = lease.last().map(|l| l.row_id) else {
+            if tx.blocking_send(FromPrep::CaughtUp).is_err() || ctl.recv().is_err() {
+                return;
+            }
+            continue;
+        };
+        cursor = last;
+        let msg = match prepare(lease, project, now_ns()) {
+            Ok(b) => FromPrep::Batch(b),
+            Err(e) => FromPrep::Failed(e),
+        };
+        if tx.blocking_send(msg).is_err() {
+            return;
         }
     }
 }
