@@ -3,7 +3,7 @@
 //! counted), a poison span is quarantined alone, nothing is ever dropped.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use tracespool::spool::{Counter, SpoolOptions, SpoolReader};

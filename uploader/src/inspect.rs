@@ -61,6 +61,25 @@ fn meta_time(r: &SpoolReader, key: &str) -> anyhow::Result<Option<u64>> {
     Ok(r.meta(key)?.and_then(|v| v.parse().ok()))
 }
 
+/// Calls `f` for each row matching `filter`, stopping at the first error
+/// (a closed pipe, say) and returning it.
+fn stream_rows(
+    r: &SpoolReader,
+    filter: &RowFilter,
+    limit: Option<u64>,
+    mut f: impl FnMut(SpanRow) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut err = None;
+    r.for_each_row(filter, limit, |row| match f(row) {
+        Ok(()) => true,
+        Err(e) => {
+            err = Some(e);
+            false
+        }
+    })?;
+    err.map_or(Ok(()), Err)
+}
+
 /// `tracespool inspect SPOOL`.
 pub fn inspect(spool: &Path, as_json: bool) -> anyhow::Result<u8> {
     let r = open_ro(spool)?;
@@ -318,7 +337,6 @@ pub fn spans(a: SpansArgs) -> anyhow::Result<u8> {
         ..RowFilter::default()
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut err: Option<std::io::Error> = None;
     if !a.json {
         writeln!(
             out,
@@ -326,8 +344,8 @@ pub fn spans(a: SpansArgs) -> anyhow::Result<u8> {
             "row", "state", "trace_id", "span_id", "start", "duration"
         )?;
     }
-    r.for_each_row(&filter, Some(a.limit), |row| {
-        let res = if a.json {
+    stream_rows(&r, &filter, Some(a.limit), |row| {
+        if a.json {
             serde_json::to_writer(&mut out, &row_json(&row))
                 .map_err(std::io::Error::from)
                 .and_then(|_| out.write_all(b"\n"))
@@ -347,18 +365,9 @@ pub fn spans(a: SpansArgs) -> anyhow::Result<u8> {
                     .map(|e| format!("  [CORRUPT: {e}]"))
                     .unwrap_or_default()
             )
-        };
-        match res {
-            Ok(()) => true,
-            Err(e) => {
-                err = Some(e);
-                false
-            }
         }
+        .context("write to stdout")
     })?;
-    if let Some(e) = err {
-        return Err(e).context("write to stdout");
-    }
     out.flush().context("write to stdout")?;
     Ok(0)
 }
@@ -575,7 +584,6 @@ pub fn export(a: ExportArgs) -> anyhow::Result<u8> {
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut batch: Vec<crate::convert::CtSpan> = Vec::new();
-    let mut err: Option<anyhow::Error> = None;
     let mut corrupt = 0u64;
     let write_batch =
         |batch: &mut Vec<crate::convert::CtSpan>, out: &mut dyn Write| -> anyhow::Result<()> {
@@ -586,36 +594,25 @@ pub fn export(a: ExportArgs) -> anyhow::Result<u8> {
             }
             Ok(())
         };
-    r.for_each_row(&filter, None, |row| {
-        let res: anyhow::Result<()> = (|| {
-            match &project {
-                None => {
-                    serde_json::to_writer(&mut out, &row_json(&row))?;
-                    out.write_all(b"\n")?;
-                }
-                Some(p) => match decode_record(&row.record) {
-                    Ok(rec) => {
-                        batch.push(to_cloud_trace(p, &rec));
-                        if batch.len() == 1000 {
-                            write_batch(&mut batch, &mut out)?;
-                        }
+    stream_rows(&r, &filter, None, |row| {
+        match &project {
+            None => {
+                serde_json::to_writer(&mut out, &row_json(&row))?;
+                out.write_all(b"\n")?;
+            }
+            Some(p) => match decode_record(&row.record) {
+                Ok(rec) => {
+                    batch.push(to_cloud_trace(p, &rec));
+                    if batch.len() == 1000 {
+                        write_batch(&mut batch, &mut out)?;
                     }
-                    Err(_) => corrupt += 1,
-                },
-            }
-            Ok(())
-        })();
-        match res {
-            Ok(()) => true,
-            Err(e) => {
-                err = Some(e);
-                false
-            }
+                }
+                Err(_) => corrupt += 1,
+            },
         }
-    })?;
-    if let Some(e) = err {
-        return Err(e.context("write the export"));
-    }
+        Ok(())
+    })
+    .context("write the export")?;
     write_batch(&mut batch, &mut out)?;
     out.flush().context("write the export")?;
     if corrupt > 0 {
@@ -702,19 +699,8 @@ pub struct DoctorArgs {
     /// Also check this spool.
     #[arg(long)]
     spool: Option<PathBuf>,
-    /// Service-account key file [default: gcp_auth's chain].
-    #[arg(long)]
-    credentials: Option<PathBuf>,
-    /// Cloud project id [default: $GOOGLE_CLOUD_PROJECT, then the credentials'].
-    #[arg(long)]
-    project: Option<String>,
-    /// Cloud Trace API endpoint.
-    #[arg(
-        long,
-        default_value = "https://cloudtrace.googleapis.com",
-        env = "TRACESPOOL_ENDPOINT"
-    )]
-    endpoint: String,
+    #[command(flatten)]
+    cloud: crate::CloudArgs,
     /// JSON output.
     #[arg(long)]
     json: bool,
@@ -730,10 +716,7 @@ struct Check {
 /// `tracespool doctor`: exits 0 when every check passes, 1 otherwise.
 pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
     let mut checks = Vec::new();
-    let source = match &a.credentials {
-        Some(p) => crate::auth::Source::KeyFile(p.clone()),
-        None => crate::auth::Source::Default,
-    };
+    let source = a.cloud.source();
     let mut auth = crate::auth::Auth::new(source.clone());
     let token = auth.token().await;
     checks.push(Check {
@@ -749,7 +732,7 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
                 .to_string()
         }),
     });
-    let project = crate::resolve_project(a.project.clone(), Some(&mut auth)).await;
+    let project = crate::resolve_project(a.cloud.project.clone(), Some(&mut auth)).await;
     checks.push(Check {
         name: "project",
         ok: project.is_ok(),
@@ -764,7 +747,7 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
-    let answer = client.get(&a.endpoint).send().await;
+    let answer = client.get(&a.cloud.endpoint).send().await;
     let server_date = answer.as_ref().ok().and_then(|r| {
         r.headers()
             .get(reqwest::header::DATE)
@@ -775,8 +758,8 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
         name: "endpoint",
         ok: answer.is_ok(),
         detail: match &answer {
-            Ok(r) => format!("{} answered HTTP {}", a.endpoint, r.status().as_u16()),
-            Err(e) => format!("{}: {e}", a.endpoint),
+            Ok(r) => format!("{} answered HTTP {}", a.cloud.endpoint, r.status().as_u16()),
+            Err(e) => format!("{}: {e}", a.cloud.endpoint),
         },
         fix: answer.is_err().then(|| {
             "check the network, proxy and firewall; spans wait in the spool meanwhile".into()

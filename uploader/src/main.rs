@@ -104,20 +104,8 @@ struct UploadArgs {
     /// Send what is pending, then exit (for cron).
     #[arg(long)]
     once: bool,
-    /// Cloud project id [default: $GOOGLE_CLOUD_PROJECT, then the credentials' project].
-    #[arg(long)]
-    project: Option<String>,
-    /// Cloud Trace API endpoint.
-    #[arg(
-        long,
-        default_value = "https://cloudtrace.googleapis.com",
-        env = "TRACESPOOL_ENDPOINT"
-    )]
-    endpoint: String,
-    /// Service-account key file [default: gcp_auth's chain: $GOOGLE_APPLICATION_CREDENTIALS,
-    /// gcloud application default credentials, the metadata server].
-    #[arg(long)]
-    credentials: Option<PathBuf>,
+    #[command(flatten)]
+    cloud: CloudArgs,
     /// Spans per request.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=20_000))]
     batch_size: u64,
@@ -137,6 +125,36 @@ struct UploadArgs {
     /// Wait for another uploader to release the spool instead of exiting 69.
     #[arg(long)]
     wait_for_lock: bool,
+}
+
+/// Which project, which API endpoint, which credentials (`upload` and
+/// `doctor`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct CloudArgs {
+    /// Cloud project id [default: $GOOGLE_CLOUD_PROJECT, then the credentials' project].
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Cloud Trace API endpoint.
+    #[arg(
+        long,
+        default_value = "https://cloudtrace.googleapis.com",
+        env = "TRACESPOOL_ENDPOINT"
+    )]
+    pub endpoint: String,
+    /// Service-account key file [default: gcp_auth's chain: $GOOGLE_APPLICATION_CREDENTIALS,
+    /// gcloud application default credentials, the metadata server].
+    #[arg(long)]
+    pub credentials: Option<PathBuf>,
+}
+
+impl CloudArgs {
+    /// The credential source these flags select.
+    pub fn source(&self) -> auth::Source {
+        match &self.credentials {
+            Some(p) => auth::Source::KeyFile(p.clone()),
+            None => auth::Source::Default,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -266,17 +284,13 @@ fn check_spool_exists(spool: &Path) -> anyhow::Result<()> {
 async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
     use tracespool::spool::UploaderLock;
     check_spool_exists(&a.spool)?;
-    let source = match &a.credentials {
-        Some(p) => auth::Source::KeyFile(p.clone()),
-        None => auth::Source::Default,
-    };
-    let mut auth = auth::Auth::new(source);
+    let mut auth = auth::Auth::new(a.cloud.source());
     let project = if a.dry_run {
-        resolve_project(a.project.clone(), None).await?
+        resolve_project(a.cloud.project.clone(), None).await?
     } else {
         // A missing credential is not a configuration error when the project
         // is known: it may appear later (exit 75 then).
-        match resolve_project(a.project.clone(), None).await {
+        match resolve_project(a.cloud.project.clone(), None).await {
             Ok(p) => p,
             Err(_) => resolve_project(None, Some(&mut auth)).await?,
         }
@@ -336,7 +350,7 @@ async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
         spool: a.spool.clone(),
         once: a.once,
         project,
-        endpoint: a.endpoint.clone(),
+        endpoint: a.cloud.endpoint.clone(),
         batch_size: a.batch_size as usize,
         max_duration: a.max_duration.or(a.once.then_some(Duration::from_secs(60))),
         dry_run: a.dry_run,
