@@ -1164,7 +1164,7 @@ impl SpanState {
     }
 }
 
-/// Which rows [`SpoolReader::rows`] returns.
+/// Which rows [`SpoolReader::for_each_row`] visits.
 #[derive(Debug, Clone, Default)]
 pub struct RowFilter {
     /// Only this trace (a full scan: there is no index on trace ids).
