@@ -29,16 +29,18 @@
 //!
 //! ## How a span travels
 //!
-//! 1. [`Recorder::span`] reads the clock, draws ids and consults the
-//!    [`Sampler`]. Attributes and events are kept in the [`Span`] itself.
-//! 2. When the span ends (drop or [`Span::end`]) it is encoded, on the
-//!    caller's thread, into a versioned record (`tracespool-schema`) and
-//!    copied **inline** into a slot of a bounded lock-free queue: no
-//!    allocation is handed across threads, so nothing is freed on another
-//!    thread.
+//! 1. [`Recorder::span`] reads the clock, draws ids from a per-thread
+//!    generator and consults the [`Sampler`]. The span's data lives in a
+//!    cleared `Box<SpanData>` taken from a lock-free pool, so attributes and
+//!    events go into vectors whose capacity is reused.
+//! 2. When the span ends (drop or [`Span::end`]) the box (one pointer) is
+//!    pushed onto a bounded lock-free queue. Nothing is encoded, allocated
+//!    or freed on the caller's thread in the steady state.
 //! 3. One writer thread per recorder drains the queue every flush interval
-//!    (100 ms by default) or when it is half full, and appends the batch to
-//!    the spool in one transaction (see [`spool`]).
+//!    (100 ms by default), when it is half full, or on [`Recorder::flush`];
+//!    it encodes each span into a versioned record (`tracespool-schema`),
+//!    appends the batch to the spool in one transaction (see [`spool`]) and
+//!    returns the boxes to the pool.
 //!
 //! A crash loses at most the spans ended in the last flush interval (plus a
 //! commit). [`Recorder::flush`] waits until everything ended so far is
