@@ -184,6 +184,29 @@ fn quarantined_and_corrupt_rows_are_shown_not_fatal() {
     assert!(String::from_utf8_lossy(&t.stdout).contains("CORRUPT row 6"));
     let exported = json_lines(&ts(&["export"], &spool));
     assert_eq!(exported.len(), 10);
+    // A dry run prints the requests and changes nothing, not even the
+    // corrupt row it would quarantine.
+    let dry = Command::new(env!("CARGO_BIN_EXE_tracespool"))
+        .args(["upload", "--dry-run", "--project", "p", "--spool"])
+        .arg(&spool)
+        .output()
+        .unwrap();
+    assert_eq!(dry.status.code(), Some(0));
+    let requests = json_lines(&dry);
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0]["body"]["spans"].as_array().unwrap().len(),
+        6,
+        "10 - 3 quarantined - 1 corrupt"
+    );
+    let v = ok_json(&ts(&["inspect", "--json"], &spool));
+    assert_eq!(
+        (
+            v["pending"]["spans"].as_u64(),
+            v["quarantined"]["spans"].as_u64()
+        ),
+        (Some(7), Some(3))
+    );
     let e = ts(
         &["export", "--format", "cloudtrace", "--project", "p"],
         &spool,

@@ -324,6 +324,22 @@ impl Uploader {
             expired,
             spans: prepared,
         } = batch;
+        if self.cfg.dry_run {
+            // A dry run changes nothing in the spool.
+            if !corrupt.is_empty() || !expired.is_empty() {
+                tracing::warn!(
+                    corrupt = corrupt.len(),
+                    expired = expired.len(),
+                    "dry run: these rows would be quarantined (corrupt) or dropped (past 14 days)"
+                );
+            }
+            if !prepared.is_empty() {
+                if let Err(stop) = self.deliver(&prepared).await? {
+                    return Ok(Err(stop));
+                }
+            }
+            return Ok(Ok(()));
+        }
         if !corrupt.is_empty() {
             let rows: Vec<(i64, &str)> = corrupt.iter().map(|(i, r)| (*i, r.as_str())).collect();
             let n = self
