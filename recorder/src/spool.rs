@@ -543,6 +543,16 @@ fn open_rw(path: &Path, opts: &SpoolOptions) -> Result<Connection, SpoolError> {
     Ok(conn)
 }
 
+/// A short write transaction (`BEGIN IMMEDIATE`: takes the write lock at
+/// once, so it cannot fail later on a lock upgrade).
+fn write_tx<'c>(
+    conn: &'c mut Connection,
+    op: &'static str,
+) -> Result<rusqlite::Transaction<'c>, SpoolError> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .op(op)
+}
+
 fn read_totals(conn: &Connection) -> Result<Totals, SpoolError> {
     conn.query_row(
         "SELECT pending_rows, pending_bytes, quarantined_rows, quarantined_bytes FROM totals WHERE id = 1",
@@ -662,10 +672,7 @@ impl SpoolWriter {
         drops: RecorderDrops,
     ) -> Result<AppendOutcome, SpoolError> {
         let budget = self.budget;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .op("begin append")?;
+        let tx = write_tx(&mut self.conn, "begin append")?;
         let mut out = AppendOutcome::default();
         let mut delta = [0i64; 4];
 
@@ -918,22 +925,19 @@ impl SpoolReader {
             .collect()
     }
 
-    /// One counter.
+    /// One counter (0 if it was never counted).
     pub fn counter(&self, c: Counter) -> Result<u64, SpoolError> {
-        Ok(self
-            .counters()?
-            .into_iter()
-            .find(|(k, _)| *k == c)
-            .map(|(_, v)| v)
-            .unwrap_or(0))
+        let v: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT value FROM counters WHERE name = ?1")
+            .and_then(|mut s| s.query_row([c.name()], |r| r.get(0)).optional())
+            .op("read a counter")?;
+        Ok(v.unwrap_or(0).max(0) as u64)
     }
 
     /// Adds to counters (e.g. the uploader's retries).
     pub fn add_counters(&mut self, deltas: &[(Counter, u64)]) -> Result<(), SpoolError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .op("begin")?;
+        let tx = write_tx(&mut self.conn, "begin")?;
         for (c, d) in deltas {
             add_counter(&tx, *c, *d)?;
         }
@@ -942,10 +946,7 @@ impl SpoolReader {
 
     /// Sets `meta` keys (the uploader's last attempt, success and error).
     pub fn set_meta(&mut self, pairs: &[(&str, &str)]) -> Result<(), SpoolError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .op("begin")?;
+        let tx = write_tx(&mut self.conn, "begin")?;
         {
             let mut stmt = tx
                 .prepare_cached("INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)")
@@ -990,10 +991,7 @@ impl SpoolReader {
     /// of a lease) and counts them as `uploaded`, in one transaction.
     /// Returns how many rows were deleted.
     pub fn ack(&mut self, first: i64, last: i64) -> Result<u64, SpoolError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .op("begin ack")?;
+        let tx = write_tx(&mut self.conn, "begin ack")?;
         let d = delete_counted(
             &tx,
             "id >= ?1 AND id <= ?2 AND state = 0",
@@ -1008,10 +1006,7 @@ impl SpoolReader {
     /// Deletes single pending rows, counting them under `counter` (e.g.
     /// [`Counter::UploadExpired`]). Returns how many were deleted.
     pub fn remove(&mut self, row_ids: &[i64], counter: Counter) -> Result<u64, SpoolError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .op("begin remove")?;
+        let tx = write_tx(&mut self.conn, "begin remove")?;
         let mut total = [0i64; 4];
         for id in row_ids {
             let d = delete_counted(&tx, "id = ?1 AND state = 0", params![id])?;
@@ -1025,10 +1020,7 @@ impl SpoolReader {
 
     /// Moves pending rows to quarantine with a reason, one by one.
     pub fn quarantine(&mut self, rows: &[(i64, &str)]) -> Result<u64, SpoolError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .op("begin quarantine")?;
+        let tx = write_tx(&mut self.conn, "begin quarantine")?;
         let now = to_i64(now_ns());
         let mut d = [0i64; 4];
         {
@@ -1079,10 +1071,7 @@ impl SpoolReader {
     /// a lease in progress is never changed). `None`: every quarantined row.
     /// Returns how many were requeued.
     pub fn requeue(&mut self, row_ids: Option<&[i64]>) -> Result<u64, SpoolError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .op("begin requeue")?;
+        let tx = write_tx(&mut self.conn, "begin requeue")?;
         let copy = "INSERT INTO spans(trace_id, span_id, parent_span_id, name, start_ns, end_ns, record) \
                     SELECT trace_id, span_id, parent_span_id, name, start_ns, end_ns, record FROM spans \
                     WHERE state = 1";
@@ -1126,10 +1115,7 @@ impl SpoolReader {
     }
 
     fn purge_where(&mut self, cond: &str, args: impl rusqlite::Params) -> Result<u64, SpoolError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .op("begin purge")?;
+        let tx = write_tx(&mut self.conn, "begin purge")?;
         let d = delete_counted(&tx, cond, args)?;
         add_totals(&tx, neg(d))?;
         let n = (d[0] + d[2]) as u64;
