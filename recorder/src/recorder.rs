@@ -6,12 +6,11 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use crossbeam_queue::ArrayQueue;
 use tracespool_schema::{
     Attribute, AttributeValue, RecordEncoder, Resource, SpanData, SpanId, SpanKind, Str, TraceId,
 };
 
-use crate::queue::{QueuedSpan, SpanPool};
+use crate::queue::{Lanes, QueuedSpan};
 use crate::sampler::Sampler;
 use crate::span::{ParentChoice, Recording, Span, SpanBuilder, SpanContext};
 use crate::spool::{
@@ -19,7 +18,7 @@ use crate::spool::{
     SpoolWriter,
 };
 
-pub(crate) use crate::spool::now_ns;
+pub(crate) use crate::clock::now_ns;
 
 /// What recording does when the queue to the writer thread is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -159,8 +158,9 @@ pub struct RecorderStats {
 }
 
 struct Shared {
-    queue: ArrayQueue<QueuedSpan>,
-    pool: SpanPool,
+    lanes: Lanes,
+    /// Lanes handed to threads so far (round robin).
+    next_lane: AtomicUsize,
     high_water: usize,
     on_full: OnFull,
     sampler: Sampler,
@@ -345,8 +345,8 @@ impl RecorderBuilder {
     ) -> Result<(Recorder, FlushGuard), BuildError> {
         let encoder = RecordEncoder::new(&self.resource())?;
         let shared = Arc::new(Shared {
-            queue: ArrayQueue::new(self.queue_capacity),
-            pool: SpanPool::new(self.queue_capacity + self.max_batch),
+            lanes: Lanes::new(self.queue_capacity, self.max_batch),
+            next_lane: AtomicUsize::new(0),
             high_water: (self.queue_capacity / 2).max(1),
             on_full: self.on_full,
             sampler: self.sampler,
@@ -467,7 +467,8 @@ impl Recorder {
             }
             return Span::new(ctx, None);
         }
-        let mut data = self.shared.pool.take();
+        let handle = self.thread_handle();
+        let mut data = self.shared.lanes.take(handle.lane);
         data.trace_id = trace_id;
         data.span_id = span_id;
         data.name = name;
@@ -477,13 +478,7 @@ impl Recorder {
         data.start_ns = start_ns.unwrap_or_else(now_ns);
         data.end_ns = 0;
         init(&mut data);
-        Span::new(
-            ctx,
-            Some(Recording {
-                handle: self.thread_handle(),
-                data,
-            }),
-        )
+        Span::new(ctx, Some(Recording { handle, data }))
     }
 
     /// This thread's handle on the recorder (see [`ThreadHandle`]).
@@ -491,6 +486,8 @@ impl Recorder {
         let make = || {
             Arc::new(ThreadHandle {
                 shared: self.shared.clone(),
+                lane: self.shared.next_lane.fetch_add(1, Ordering::Relaxed)
+                    % self.shared.lanes.count(),
             })
         };
         HANDLE
@@ -518,6 +515,8 @@ impl Recorder {
 /// used.
 pub(crate) struct ThreadHandle {
     shared: Arc<Shared>,
+    /// This thread's lane of the queue (see [`crate::queue::Lanes`]).
+    lane: usize,
 }
 
 thread_local! {
@@ -532,16 +531,16 @@ impl ThreadHandle {
         let sh = &*self.shared;
         let mut q = data;
         loop {
-            match sh.queue.push(q) {
-                Ok(()) => {
-                    // Reading the queue's length touches the cache lines the
-                    // writer is updating: do it every 32nd span of a thread.
-                    let n = PUSHES.with(|c| {
-                        let n = c.get().wrapping_add(1);
-                        c.set(n);
-                        n
-                    });
-                    if n.is_multiple_of(32) && sh.queue.len() >= sh.high_water {
+            // Reading the lane's length touches the cache lines the writer
+            // is updating: do it every 32nd span of a thread.
+            let n = PUSHES.with(|c| {
+                let n = c.get().wrapping_add(1);
+                c.set(n);
+                n
+            });
+            match sh.lanes.push(self.lane, q, n.is_multiple_of(32)) {
+                Ok(wake) => {
+                    if wake {
                         sh.wake_writer();
                     }
                     return;
@@ -549,7 +548,7 @@ impl ThreadHandle {
                 Err(back) => {
                     if sh.on_full == OnFull::DropNewest || sh.shutdown.load(Ordering::Acquire) {
                         sh.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
-                        sh.pool.recycle(back);
+                        sh.lanes.recycle(back);
                         sh.wake_writer();
                         return;
                     }
@@ -557,7 +556,7 @@ impl ThreadHandle {
                     sh.wake_writer();
                     sh.space_waiters.fetch_add(1, Ordering::SeqCst);
                     let g = sh.space_lock.lock().unwrap_or_else(|e| e.into_inner());
-                    if sh.queue.is_full() {
+                    if sh.lanes.is_full() {
                         // Bounded wait: a missed notification costs 1 ms, not a hang.
                         let _ = sh.space_cv.wait_timeout(g, Duration::from_millis(1));
                     }
@@ -572,7 +571,7 @@ impl Recorder {
     /// This recorder's counters.
     pub fn stats(&self) -> RecorderStats {
         let s = &*self.shared;
-        let queued = s.queue.len() as u64;
+        let queued = s.lanes.len() as u64;
         RecorderStats {
             recorded: s.dequeued.load(Ordering::Acquire) + queued,
             sampled_out: s.sampled_out.load(Ordering::Relaxed),
@@ -698,8 +697,15 @@ struct Writer {
 
 impl Writer {
     fn run(mut self) {
+        // Here, not in `build`: the first calibration takes up to 200 ms.
+        crate::clock::calibrate();
+        let mut last_resync = Instant::now();
         let mut batch: Vec<QueuedSpan> = Vec::with_capacity(self.max_batch);
         loop {
+            if last_resync.elapsed() >= Duration::from_secs(1) {
+                crate::clock::resync();
+                last_resync = Instant::now();
+            }
             let sh = self.shared.clone();
             sh.wake_pending.store(false, Ordering::Release);
             let epoch = sh.flush_requested.load(Ordering::SeqCst);
@@ -707,12 +713,7 @@ impl Writer {
             // Drain until the queue is empty: every push that completed
             // before `epoch` was read is committed (or counted) below.
             loop {
-                while batch.len() < self.max_batch {
-                    match sh.queue.pop() {
-                        Some(q) => batch.push(q),
-                        None => break,
-                    }
-                }
+                sh.lanes.drain_into(&mut batch, self.max_batch);
                 if batch.is_empty() {
                     break;
                 }
@@ -735,12 +736,12 @@ impl Writer {
             if stop {
                 // Threads may keep this recorder's handle cached until they
                 // exit; give back the pooled spans now.
-                while sh.pool.take_pooled().is_some() {}
+                sh.lanes.empty_pools();
                 return;
             }
             if sh.flush_requested.load(Ordering::SeqCst) == epoch
                 && !sh.shutdown.load(Ordering::SeqCst)
-                && sh.queue.len() < sh.high_water
+                && sh.lanes.len() < sh.high_water
             {
                 std::thread::park_timeout(self.flush_interval);
             }
@@ -765,22 +766,18 @@ impl Writer {
         self.arena.clear();
         self.ends.clear();
         let mut bad = 0u64;
-        batch.retain(|d| {
-            let start = self.arena.len();
+        for d in batch.iter() {
+            // `usize::MAX` marks a span that is not written.
             match sh.encoder.append_to(d, &mut self.arena) {
-                Ok(()) => {
-                    self.ends.push(self.arena.len());
-                    true
-                }
+                Ok(()) => self.ends.push(self.arena.len()),
                 Err(_) => {
-                    self.arena.truncate(start);
+                    self.ends.push(usize::MAX);
                     bad += 1;
-                    false
                 }
             }
-        });
+        }
         sh.dropped_other.fetch_add(bad, Ordering::Relaxed);
-        let n = batch.len() as u64;
+        let n = batch.len() as u64 - bad;
         let mut attempts = 0;
         let result = loop {
             let drops = self.pending_drops();
@@ -788,6 +785,7 @@ impl Writer {
             let rows: Vec<NewRow<'_>> = batch
                 .iter()
                 .zip(&self.ends)
+                .filter(|(_, &end)| end != usize::MAX)
                 .map(|(d, &end)| {
                     let record = &self.arena[start..end];
                     start = end;
@@ -831,7 +829,7 @@ impl Writer {
         }
         sh.dequeued.fetch_add(n + bad, Ordering::Release);
         for q in batch.drain(..) {
-            sh.pool.recycle(q);
+            sh.lanes.recycle(q);
         }
     }
 }
