@@ -7,6 +7,7 @@
 //! `tests/tests/`.
 pub mod http;
 pub mod standin;
+pub mod validate;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
