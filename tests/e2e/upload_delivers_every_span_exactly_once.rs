@@ -49,3 +49,49 @@ fn once_delivers_everything_and_exits_0() {
     assert!(!stderr.contains("ya29."), "a token reached the log");
     assert!(!stderr.contains("PRIVATE KEY"));
 }
+
+/// A run killed after Cloud Trace accepted a batch, but before its rows were
+/// deleted, leaves them below the spool's delivered mark: the next run
+/// deletes them (counted as uploaded) and never sends them again.
+#[test]
+fn spans_marked_delivered_are_not_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("m.spool");
+    let ids = record_spans(&spool, 1000);
+    let mut r = SpoolReader::open(&spool, &SpoolOptions::default()).unwrap();
+    let lease = r.lease(0, 1000).unwrap();
+    // As a killed run leaves it: the first 300 delivered and marked, not
+    // deleted; one of them quarantined since (the mark covers only pending
+    // rows and must leave it alone).
+    r.mark_delivered(lease[299].row_id).unwrap();
+    r.mark_delivered(lease[10].row_id).unwrap(); // never moves back
+    r.quarantine(&[(lease[5].row_id, "test")]).unwrap();
+    drop(r);
+    let s = StandIn::start(0, test_account(), 2).unwrap();
+    let key = write_key_file(dir.path(), &s, "p");
+    let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
+        .args(["upload", "--once", "--spool"])
+        .arg(&spool)
+        .args(["--endpoint", &s.endpoint(), "--credentials"])
+        .arg(&key)
+        .env_remove("GOOGLE_CLOUD_PROJECT")
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let accepted = s.accepted_by_name();
+    let got: HashSet<&str> = accepted.keys().map(|k| span_id_of(k)).collect();
+    let want: HashSet<&str> = ids[300..].iter().map(String::as_str).collect();
+    assert_eq!(got.len(), 700, "only the spans above the mark are sent");
+    assert!(got == want, "only the spans above the mark are sent");
+    assert!(accepted.values().all(|n| *n == 1));
+    let r = SpoolReader::open(&spool, &SpoolOptions::default()).unwrap();
+    let t = r.totals().unwrap();
+    assert_eq!((t.pending_rows, t.quarantined_rows), (0, 1));
+    assert_eq!(r.counter(Counter::Uploaded).unwrap(), 999);
+}

@@ -90,9 +90,11 @@ struct State {
     faults: VecDeque<Fault>,
     poison_span_ids: HashSet<String>,
     tokens: HashSet<String>,
-    /// Names (`projects/P/traces/T/spans/S`) of accepted spans, duplicates
-    /// included, in arrival order.
-    accepted: Vec<String>,
+    /// Accepted spans, duplicates included, in arrival order: the project
+    /// (an index into `projects`) and the ids of `projects/P/traces/T/spans/S`,
+    /// kept as numbers (no string per span).
+    accepted: Vec<(u32, u128, u64)>,
+    projects: Vec<String>,
     requests: u64,
     token_requests: u64,
     rejected: Vec<String>,
@@ -177,8 +179,12 @@ impl StandIn {
     pub fn accepted_by_name(&self) -> HashMap<String, u32> {
         let st = self.state.0.lock().unwrap();
         let mut m = HashMap::new();
-        for a in &st.accepted {
-            *m.entry(a.clone()).or_insert(0) += 1;
+        for (p, t, s) in &st.accepted {
+            let name = format!(
+                "projects/{}/traces/{t:032x}/spans/{s:016x}",
+                st.projects[*p as usize]
+            );
+            *m.entry(name).or_insert(0) += 1;
         }
         m
     }
@@ -335,13 +341,25 @@ fn handle(
         );
     }
     let no_poison = HashSet::new();
-    let mut names: Vec<String> = Vec::new();
+    let mut ids: Vec<(u128, u64)> = Vec::new();
     let result = crate::validate::validate_body(
         &req.body,
         &project,
         now_s(),
         poison.as_ref().unwrap_or(&no_poison),
-        |n| names.push(n.to_owned()),
+        |n| {
+            // The validator checked the shape and the hex digits.
+            let (t, s) = n
+                .rsplit_once("/traces/")
+                .unwrap()
+                .1
+                .split_once("/spans/")
+                .unwrap();
+            ids.push((
+                u128::from_str_radix(t, 16).unwrap(),
+                u64::from_str_radix(s, 16).unwrap(),
+            ));
+        },
     );
     match result {
         Err(why) => {
@@ -351,7 +369,16 @@ fn handle(
         Ok(_) => {
             {
                 let (lock, cv) = &**state;
-                lock.lock().unwrap().accepted.extend(names);
+                let mut st = lock.lock().unwrap();
+                let p = match st.projects.iter().position(|x| *x == project) {
+                    Some(p) => p,
+                    None => {
+                        st.projects.push(project.clone());
+                        st.projects.len() - 1
+                    }
+                } as u32;
+                st.accepted.extend(ids.into_iter().map(|(t, s)| (p, t, s)));
+                drop(st);
                 cv.notify_all();
             }
             if let Some(Fault::Slow(d)) = fault {

@@ -18,17 +18,99 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
-use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 type Str<'a> = Cow<'a, str>;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Body<'a> {
-    #[serde(borrow, default)]
-    spans: Option<Vec<Span<'a>>>,
+/// What is checked against, for every span of a body.
+struct Ctx<'c> {
+    prefix: String,
+    project: &'c str,
+    now: u64,
+    poison: &'c HashSet<String>,
 }
+
+/// The body `{"spans": [...]}`, each span checked as soon as it is parsed
+/// (no vector of parsed spans); the value is the names, borrowed from the
+/// body where they have no escapes.
+struct BodySeed<'c>(&'c Ctx<'c>);
+
+impl<'de, 'c> DeserializeSeed<'de> for BodySeed<'c> {
+    type Value = Vec<Cow<'de, str>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, 'c> Visitor<'de> for BodySeed<'c> {
+    type Value = Vec<Cow<'de, str>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a BatchWriteSpansRequest")
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+        let mut names = None;
+        while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+            if k != "spans" {
+                return Err(serde::de::Error::custom(format!(
+                    "Unknown name \"{k}\" at 'BatchWriteSpansRequest'"
+                )));
+            }
+            if names.is_some() {
+                return Err(serde::de::Error::duplicate_field("spans"));
+            }
+            names = Some(m.next_value_seed(SpansSeed(self.0))?);
+        }
+        Ok(names.unwrap_or_default())
+    }
+}
+
+struct SpansSeed<'c>(&'c Ctx<'c>);
+
+impl<'de, 'c> DeserializeSeed<'de> for SpansSeed<'c> {
+    type Value = Vec<Cow<'de, str>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, 'c> Visitor<'de> for SpansSeed<'c> {
+    type Value = Vec<Cow<'de, str>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of spans")
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut names = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(s) = seq.next_element::<Span<'de>>()? {
+            let c = self.0;
+            let i = names.len();
+            span(&s, &c.prefix, c.project, c.now, c.poison)
+                .map_err(|m| serde::de::Error::custom(Rejected(format!("spans[{i}]: {m}"))))?;
+            names.push(s.name.expect("checked by span()"));
+        }
+        Ok(names)
+    }
+}
+
+/// A span's problem, told apart from a JSON syntax error.
+struct Rejected(String);
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{REJECTED_MARK}{}", self.0)
+    }
+}
+
+const REJECTED_MARK: &str = "\u{1}rejected:";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -396,14 +478,14 @@ fn links(l: &Links<'_>) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks one span; returns its name.
-fn span<'a>(
-    s: &'a Span<'_>,
+/// Checks one span.
+fn span(
+    s: &Span<'_>,
     prefix: &str,
     project: &str,
     now: u64,
     poison: &HashSet<String>,
-) -> Result<&'a str, String> {
+) -> Result<(), String> {
     let name = s.name.as_deref().ok_or("name is required")?;
     let rest = name
         .strip_prefix(prefix)
@@ -472,13 +554,13 @@ fn span<'a>(
             return Err("spanKind is invalid".into());
         }
     }
-    Ok(name)
+    Ok(())
 }
 
 /// Validates a `batchWrite` body for `project` as of `now` (seconds since
 /// the epoch) and calls `accept` with each span's name, in order, once the
 /// whole body is valid. The first problem fails the request, as in Cloud
-/// Trace; the message says which span and why.
+/// Trace; the message says which span and why. Returns the span count.
 pub fn validate_body(
     body: &[u8],
     project: &str,
@@ -486,14 +568,24 @@ pub fn validate_body(
     poison: &HashSet<String>,
     mut accept: impl FnMut(&str),
 ) -> Result<usize, String> {
-    let b: Body<'_> =
-        serde_json::from_slice(body).map_err(|e| format!("Invalid JSON payload received. {e}"))?;
-    let spans = b.spans.unwrap_or_default();
-    let prefix = format!("projects/{project}/traces/");
-    let mut names = Vec::with_capacity(spans.len());
-    for (i, s) in spans.iter().enumerate() {
-        names.push(span(s, &prefix, project, now, poison).map_err(|m| format!("spans[{i}]: {m}"))?);
-    }
+    let ctx = Ctx {
+        prefix: format!("projects/{project}/traces/"),
+        project,
+        now,
+        poison,
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let names = BodySeed(&ctx)
+        .deserialize(&mut de)
+        .and_then(|n| de.end().map(|()| n))
+        .map_err(|e| {
+            let msg = e.to_string();
+            match msg.strip_prefix(REJECTED_MARK) {
+                // serde_json appends " at line L column C"; keep the reason.
+                Some(m) => m.rsplit_once(" at line ").map_or(m, |(m, _)| m).to_owned(),
+                None => format!("Invalid JSON payload received. {msg}"),
+            }
+        })?;
     for n in &names {
         accept(n);
     }

@@ -89,18 +89,8 @@ pub mod indexmap_like {
     pub struct OrderedMap(pub Vec<(String, CtValue)>);
 
     impl OrderedMap {
-        /// Whether `key` is present.
-        pub fn contains(&self, key: &str) -> bool {
-            self.0.iter().any(|(k, _)| k == key)
-        }
-        /// Inserts or replaces.
-        pub fn set(&mut self, key: String, v: CtValue) {
-            match self.0.iter_mut().find(|(k, _)| *k == key) {
-                Some(slot) => slot.1 = v,
-                None => self.0.push((key, v)),
-            }
-        }
         /// Number of keys.
+        #[cfg(test)]
         pub fn len(&self) -> usize {
             self.0.len()
         }
@@ -278,8 +268,8 @@ pub fn truncate(s: &str, max: usize) -> TruncatableString {
 }
 
 /// OpenTelemetry attribute names → Cloud Trace's well-known labels.
-pub fn well_known_label(key: &str) -> Option<String> {
-    let mapped = match key {
+pub fn well_known_label(key: &str) -> Option<&'static str> {
+    Some(match key {
         "http.method" | "http.request.method" => "/http/method",
         "http.status_code" | "http.response.status_code" => "/http/status_code",
         "http.url" | "url.full" => "/http/url",
@@ -294,21 +284,88 @@ pub fn well_known_label(key: &str) -> Option<String> {
         "exception.type" => "/error/name",
         "exception.stacktrace" => "/stacktrace",
         "component" => "/component",
-        _ => {
-            if let Some(rest) = key.strip_prefix("k8s.") {
-                let label = match rest {
-                    "cluster.name" => "cluster_name",
-                    "namespace.name" => "namespace",
-                    "pod.name" => "pod_name",
-                    "container.name" => "container_name",
-                    _ => return None,
-                };
-                return Some(format!("g.co/r/k8s_container/{label}"));
+        "k8s.cluster.name" => "g.co/r/k8s_container/cluster_name",
+        "k8s.namespace.name" => "g.co/r/k8s_container/namespace",
+        "k8s.pod.name" => "g.co/r/k8s_container/pod_name",
+        "k8s.container.name" => "g.co/r/k8s_container/container_name",
+        _ => return None,
+    })
+}
+
+/// The value of one attribute that is sent.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Val<'a> {
+    /// A recorded value.
+    Attr(&'a AttributeValue),
+    /// A string the uploader adds (`g.co/agent`).
+    Str(&'a str),
+}
+
+/// The attributes that are sent, in order, with unique keys, and how many
+/// were dropped: the one place the attribute rules live, shared by
+/// [`to_cloud_trace`] and the direct JSON writer ([`crate::json`]).
+#[derive(Debug, Default)]
+pub(crate) struct Selection<'a> {
+    /// (key as sent, value).
+    pub items: Vec<(&'a str, Val<'a>)>,
+    /// Attributes not sent (including those dropped at record time).
+    pub dropped: u32,
+}
+
+/// Selects attributes from sources in priority order, with `cap` keys.
+/// Later values of the same key within a source replace earlier ones (the
+/// recorder may store duplicates); a key already set by an earlier source
+/// is kept. Keys over 128 bytes and keys over the cap are dropped and
+/// counted.
+pub(crate) fn select_attributes<'a>(
+    sources: &[&'a [Attribute]],
+    fixed: &[(&'a str, Val<'a>)],
+    cap: usize,
+    already_dropped: u32,
+    out: &mut Selection<'a>,
+) {
+    out.items.clear();
+    out.dropped = already_dropped;
+    out.items.extend_from_slice(fixed);
+    for source in sources {
+        // Keys this source added start here; a repeated key within the
+        // source replaces its value (a linear scan: at most 32 keys).
+        let first_of_source = out.items.len();
+        for a in *source {
+            let key: &'a str = well_known_label(&a.key).unwrap_or(&a.key);
+            if key.len() > limits::KEY_BYTES {
+                out.dropped += 1;
+                continue;
             }
-            return None;
+            if let Some(slot) = out.items[first_of_source..]
+                .iter_mut()
+                .find(|(k, _)| *k == key)
+            {
+                slot.1 = Val::Attr(&a.value);
+                continue;
+            }
+            if out.items[..first_of_source].iter().any(|(k, _)| *k == key) {
+                continue;
+            }
+            if out.items.len() >= cap {
+                out.dropped += 1;
+                continue;
+            }
+            out.items.push((key, Val::Attr(&a.value)));
         }
-    };
-    Some(mapped.to_owned())
+    }
+}
+
+/// Whether a resource attribute is sent as a label.
+pub(crate) fn is_sent_resource_key(key: &str) -> bool {
+    !key.starts_with("telemetry.sdk.")
+}
+
+fn val(v: Val<'_>) -> CtValue {
+    match v {
+        Val::Attr(a) => value(a),
+        Val::Str(s) => CtValue::StringValue(truncate(s, limits::STRING_VALUE_BYTES)),
+    }
 }
 
 fn value(v: &AttributeValue) -> CtValue {
@@ -323,52 +380,24 @@ fn value(v: &AttributeValue) -> CtValue {
     }
 }
 
-/// Builds `Attributes` from sources in priority order, with `cap` keys.
-/// Later values of the same key within a source replace earlier ones (the
-/// recorder may store duplicates); a key already set by an earlier source
-/// is kept. Keys over 128 bytes and keys over the cap are dropped and
-/// counted.
+/// Builds `Attributes` (see [`select_attributes`]).
 fn build_attributes<'a>(
-    sources: impl IntoIterator<Item = &'a [Attribute]>,
-    fixed: &[(&str, CtValue)],
+    sources: &[&'a [Attribute]],
+    fixed: &[(&'a str, Val<'a>)],
     cap: usize,
     already_dropped: u32,
 ) -> CtAttributes {
-    let mut out = CtAttributes {
-        dropped_attributes_count: already_dropped,
-        ..CtAttributes::default()
-    };
-    for (k, v) in fixed {
-        out.attribute_map.set((*k).to_owned(), v.clone());
+    let mut sel = Selection::default();
+    select_attributes(sources, fixed, cap, already_dropped, &mut sel);
+    CtAttributes {
+        attribute_map: indexmap_like::OrderedMap(
+            sel.items
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), val(v)))
+                .collect(),
+        ),
+        dropped_attributes_count: sel.dropped,
     }
-    for source in sources {
-        // Keys this source added start here; a repeated key within the
-        // source replaces its value (a linear scan: at most 32 keys).
-        let first_of_source = out.attribute_map.len();
-        for a in source {
-            let key = well_known_label(&a.key).unwrap_or_else(|| a.key.to_string());
-            if key.len() > limits::KEY_BYTES {
-                out.dropped_attributes_count += 1;
-                continue;
-            }
-            if let Some(slot) = out.attribute_map.0[first_of_source..]
-                .iter_mut()
-                .find(|(k, _)| *k == key)
-            {
-                slot.1 = value(&a.value);
-                continue;
-            }
-            if out.attribute_map.contains(&key) {
-                continue;
-            }
-            if out.attribute_map.len() >= cap {
-                out.dropped_attributes_count += 1;
-                continue;
-            }
-            out.attribute_map.0.push((key, value(&a.value)));
-        }
-    }
-    out
 }
 
 fn non_empty(a: CtAttributes) -> Option<CtAttributes> {
@@ -404,13 +433,13 @@ pub fn to_cloud_trace(project: &str, rec: &SpanRecord) -> CtSpan {
         .resource
         .attributes
         .iter()
-        .filter(|a| !a.key.starts_with("telemetry.sdk."))
+        .filter(|a| is_sent_resource_key(&a.key))
         .cloned()
         .partition(|a| a.key == "service.name");
-    let agent_value = CtValue::StringValue(truncate(&agent(rec), limits::STRING_VALUE_BYTES));
+    let agent = agent(rec);
     let attributes = build_attributes(
-        [&res_first[..], &s.attributes[..], &res_rest[..]],
-        &[("g.co/agent", agent_value)],
+        &[&res_first[..], &s.attributes[..], &res_rest[..]],
+        &[("g.co/agent", Val::Str(&agent))],
         limits::ATTRIBUTES,
         s.dropped.attributes,
     );
@@ -435,7 +464,7 @@ pub fn to_cloud_trace(project: &str, rec: &SpanRecord) -> CtSpan {
                     annotation: Some(CtAnnotation {
                         description: truncate(description, limits::STRING_VALUE_BYTES),
                         attributes: non_empty(build_attributes(
-                            [&attrs[..]],
+                            &[&attrs[..]],
                             &[],
                             limits::ANNOTATION_ATTRIBUTES,
                             0,
@@ -501,7 +530,7 @@ pub fn to_cloud_trace(project: &str, rec: &SpanRecord) -> CtSpan {
                 LinkKind::ParentLinkedSpan => "PARENT_LINKED_SPAN",
             },
             attributes: non_empty(build_attributes(
-                [&l.attributes[..]],
+                &[&l.attributes[..]],
                 &[],
                 limits::ATTRIBUTES,
                 0,
@@ -811,17 +840,14 @@ mod tests {
 
     #[test]
     fn well_known_labels() {
+        assert_eq!(well_known_label("http.method"), Some("/http/method"));
+        assert_eq!(well_known_label("url.full"), Some("/http/url"));
         assert_eq!(
-            well_known_label("http.method").as_deref(),
-            Some("/http/method")
-        );
-        assert_eq!(well_known_label("url.full").as_deref(), Some("/http/url"));
-        assert_eq!(
-            well_known_label("user_agent.original").as_deref(),
+            well_known_label("user_agent.original"),
             Some("/http/user_agent")
         );
         assert_eq!(
-            well_known_label("k8s.pod.name").as_deref(),
+            well_known_label("k8s.pod.name"),
             Some("g.co/r/k8s_container/pod_name")
         );
         assert_eq!(well_known_label("k8s.other"), None);

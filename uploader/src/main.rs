@@ -12,6 +12,7 @@
 mod auth;
 mod convert;
 mod inspect;
+mod json;
 mod policy;
 mod timefmt;
 mod upload;

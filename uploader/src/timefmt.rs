@@ -18,16 +18,34 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// `2026-01-02T03:04:05.123456789Z` for nanoseconds since the Unix epoch.
 pub fn rfc3339_nanos(ns: u64) -> String {
+    let mut out = Vec::with_capacity(30);
+    write_rfc3339_nanos(&mut out, ns);
+    // Only ASCII digits and separators were written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends [`rfc3339_nanos`]`(ns)` to `out` (30 bytes; a `u64` of
+/// nanoseconds ends in the year 2554, so the year has 4 digits).
+pub fn write_rfc3339_nanos(out: &mut Vec<u8>, ns: u64) {
     let secs = (ns / 1_000_000_000) as i64;
     let nanos = ns % 1_000_000_000;
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    )
+    let sod = secs.rem_euclid(86_400) as u64;
+    let mut buf = *b"0000-00-00T00:00:00.000000000Z";
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for i in (at..at + width).rev() {
+            buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y as u64);
+    put(5, 2, u64::from(mo));
+    put(8, 2, u64::from(d));
+    put(11, 2, sod / 3600);
+    put(14, 2, (sod / 60) % 60);
+    put(17, 2, sod % 60);
+    put(20, 9, nanos);
+    out.extend_from_slice(&buf);
 }
 
 /// Like [`rfc3339_nanos`] but to the second, for people.

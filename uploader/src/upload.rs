@@ -3,7 +3,7 @@
 //!
 //! Invariants:
 //! * A span leaves the spool only after a 2xx for the request that carried
-//!   it (one transaction per delivered run), or when it is quarantined
+//!   it, or when it is quarantined
 //!   (alone, with the server's reason), or when it is past Cloud Trace's
 //!   14-day window (counted as `upload_expired`).
 //! * No deadline deletes data: when offline, without credentials, or
@@ -12,9 +12,19 @@
 //! * A crash at any moment loses nothing; only the batch in flight may be
 //!   sent twice. Requests that failed ambiguously (timeout, reset, 502/504)
 //!   are counted as possible duplicates when resent.
+//! * After a 2xx the run is marked delivered (one tiny transaction) before
+//!   the next request goes out; its rows are deleted by the deleting thread
+//!   on its own connection while that request is in flight (the spool's
+//!   invariant 5). A crash between the two leaves rows at or below the mark,
+//!   which the next run deletes before sending anything: they are never
+//!   sent again.
+//!
+//! Three threads: the preparing thread leases, decodes and writes the JSON
+//! bodies ahead; this task sends them and marks them delivered; the
+//! deleting thread deletes delivered runs.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +34,8 @@ use tracespool::spool::{now_ns, Counter, LeasedSpan, SpoolOptions, SpoolReader};
 use tracespool_schema::decode_record;
 
 use crate::auth::Auth;
-use crate::convert::{is_expired, to_cloud_trace};
+use crate::convert::is_expired;
+use crate::json::SpanJsonWriter;
 use crate::policy::{classify_status, classify_transport, parse_retry_after, Backoff, Decision};
 
 /// What `upload` was asked to do.
@@ -84,9 +95,11 @@ pub struct RunStats {
     pub requests: u64,
 }
 
+/// One span of a prepared batch: its row, and where its JSON is in the
+/// batch's body.
 struct Prepared {
     row_id: i64,
-    json: Vec<u8>,
+    json: std::ops::Range<usize>,
 }
 
 enum Stop {
@@ -113,7 +126,7 @@ enum Answer {
 }
 
 impl Sender {
-    async fn post(&self, token: &str, body: Vec<u8>) -> Answer {
+    async fn post(&self, token: &str, body: bytes::Bytes) -> Answer {
         let res = self
             .client
             .post(&self.url)
@@ -154,10 +167,71 @@ impl Sender {
     }
 }
 
+/// The deleting thread: deletes delivered runs (oldest first) on its own
+/// connection, so the next request goes out while the last one's rows are
+/// deleted.
+struct Deleter {
+    tx: Option<std::sync::mpsc::Sender<(i64, i64)>>,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+impl Deleter {
+    fn start(spool: &Path) -> anyhow::Result<Self> {
+        let mut reader = SpoolReader::open(spool, &SpoolOptions::default())
+            .with_context(|| format!("open spool {}", spool.display()))?;
+        let (tx, rx) = std::sync::mpsc::channel::<(i64, i64)>();
+        let thread = std::thread::Builder::new()
+            .name("tracespool-delete".into())
+            .spawn(move || {
+                for (first, last) in rx {
+                    reader.ack(first, last).map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            })
+            .context("start the deleting thread")?;
+        Ok(Deleter {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a delivered run for deletion. Fails if the thread stopped
+    /// on an error (which [`Deleter::finish`] then returns).
+    fn delete(&mut self, first: i64, last: i64) -> anyhow::Result<()> {
+        let sent = self
+            .tx
+            .as_ref()
+            .is_some_and(|t| t.send((first, last)).is_ok());
+        if !sent {
+            self.finish()?;
+            anyhow::bail!("the deleting thread stopped");
+        }
+        Ok(())
+    }
+
+    /// Waits until every queued run is deleted.
+    fn finish(&mut self) -> anyhow::Result<()> {
+        self.tx = None;
+        match self.thread.take().map(|t| t.join()) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(anyhow::anyhow!(e)).context("delete delivered spans"),
+            Some(Err(_)) => anyhow::bail!("the deleting thread panicked"),
+        }
+    }
+}
+
+impl Drop for Deleter {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
 /// One upload run over a spool the caller holds the lock of.
 pub struct Uploader {
     cfg: UploadConfig,
     reader: SpoolReader,
+    /// Absent for a dry run (which changes nothing).
+    deleter: Option<Deleter>,
     auth: Auth,
     sender: Sender,
     shutdown: watch::Receiver<bool>,
@@ -187,8 +261,20 @@ impl Uploader {
         shutdown: watch::Receiver<bool>,
         wake: Arc<Notify>,
     ) -> anyhow::Result<Self> {
-        let reader = SpoolReader::open(&cfg.spool, &SpoolOptions::default())
+        let mut reader = SpoolReader::open(&cfg.spool, &SpoolOptions::default())
             .with_context(|| format!("open spool {}", cfg.spool.display()))?;
+        let deleter = if cfg.dry_run {
+            None
+        } else {
+            // Rows a killed run had delivered but not yet deleted.
+            let n = reader
+                .ack_delivered()
+                .context("delete spans delivered by an earlier run")?;
+            if n > 0 {
+                tracing::info!(count = n, "deleted spans an interrupted run had delivered");
+            }
+            Some(Deleter::start(&cfg.spool)?)
+        };
         let client = reqwest::Client::builder()
             .timeout(cfg.request_timeout)
             .connect_timeout(Duration::from_secs(10))
@@ -210,6 +296,7 @@ impl Uploader {
             backoff: Backoff::new(Duration::from_secs(1), cfg.max_backoff),
             cfg,
             reader,
+            deleter,
             auth,
             sender: Sender { client, url },
             shutdown,
@@ -286,7 +373,10 @@ impl Uploader {
         }
     }
 
-    fn pending(&self) -> anyhow::Result<u64> {
+    fn pending(&mut self) -> anyhow::Result<u64> {
+        if let Some(d) = &mut self.deleter {
+            d.finish()?;
+        }
         Ok(self
             .reader
             .totals()
@@ -295,6 +385,9 @@ impl Uploader {
     }
 
     fn finish(&mut self, o: Outcome) -> anyhow::Result<Outcome> {
+        if let Some(d) = &mut self.deleter {
+            d.finish()?;
+        }
         self.write_meta(true);
         if self.progress.is_some() {
             eprintln!();
@@ -322,6 +415,7 @@ impl Uploader {
         let PreparedBatch {
             corrupt,
             expired,
+            body,
             spans: prepared,
         } = batch;
         if self.cfg.dry_run {
@@ -334,7 +428,7 @@ impl Uploader {
                 );
             }
             if !prepared.is_empty() {
-                if let Err(stop) = self.deliver(&prepared).await? {
+                if let Err(stop) = self.deliver(body, &prepared).await? {
                     return Ok(Err(stop));
                 }
             }
@@ -366,7 +460,12 @@ impl Uploader {
         // Send in order; a split pushes its halves.
         let mut stack = vec![(0usize, prepared.len())];
         while let Some((a, b)) = stack.pop() {
-            match self.deliver(&prepared[a..b]).await? {
+            let part = if (a, b) == (0, prepared.len()) {
+                body.clone()
+            } else {
+                Self::body_of(&body, &prepared[a..b])
+            };
+            match self.deliver(part, &prepared[a..b]).await? {
                 Ok(Some(mid)) => {
                     let m = a + mid;
                     stack.push((m, b));
@@ -379,24 +478,28 @@ impl Uploader {
         Ok(Ok(()))
     }
 
-    fn body(spans: &[Prepared]) -> Vec<u8> {
+    /// The body for some spans of a batch (after a split).
+    fn body_of(batch_body: &[u8], spans: &[Prepared]) -> bytes::Bytes {
         let len: usize = spans.iter().map(|p| p.json.len() + 1).sum();
         let mut body = Vec::with_capacity(len + 16);
-        body.extend_from_slice(b"{\"spans\":[");
+        body.extend_from_slice(BODY_START);
         for (i, p) in spans.iter().enumerate() {
             if i > 0 {
                 body.push(b',');
             }
-            body.extend_from_slice(&p.json);
+            body.extend_from_slice(&batch_body[p.json.clone()]);
         }
-        body.extend_from_slice(b"]}");
-        body
+        body.extend_from_slice(BODY_END);
+        body.into()
     }
 
     /// Sends one run of spans until it is delivered, quarantined, or must be
     /// split (returns the split point).
-    async fn deliver(&mut self, spans: &[Prepared]) -> anyhow::Result<Result<Option<usize>, Stop>> {
-        let body = Self::body(spans);
+    async fn deliver(
+        &mut self,
+        body: bytes::Bytes,
+        spans: &[Prepared],
+    ) -> anyhow::Result<Result<Option<usize>, Stop>> {
         if self.cfg.dry_run {
             // The body byte for byte as it would be sent, inside one JSON line.
             let mut out = std::io::stdout().lock();
@@ -467,11 +570,13 @@ impl Uploader {
                 Decision::Delivered => {
                     let first = spans[0].row_id;
                     let last = spans[spans.len() - 1].row_id;
-                    let n = self
-                        .reader
-                        .ack(first, last)
-                        .context("delete delivered spans")?;
-                    self.stats.uploaded += n;
+                    self.reader
+                        .mark_delivered(last)
+                        .context("mark spans delivered")?;
+                    if let Some(d) = &mut self.deleter {
+                        d.delete(first, last)?;
+                    }
+                    self.stats.uploaded += spans.len() as u64;
                     self.recovered();
                     self.progress_tick();
                     return Ok(Ok(None));
@@ -603,8 +708,13 @@ impl Uploader {
 struct PreparedBatch {
     corrupt: Vec<(i64, String)>,
     expired: Vec<i64>,
+    /// The request body for all of `spans`.
+    body: bytes::Bytes,
     spans: Vec<Prepared>,
 }
+
+const BODY_START: &[u8] = b"{\"spans\":[";
+const BODY_END: &[u8] = b"]}";
 
 enum FromPrep {
     Batch(PreparedBatch),
@@ -614,25 +724,38 @@ enum FromPrep {
     Failed(String),
 }
 
-/// Decodes, expires and converts one lease.
-fn prepare(lease: Vec<LeasedSpan>, project: &str, now: u64) -> Result<PreparedBatch, String> {
-    let mut b = PreparedBatch {
-        corrupt: Vec::new(),
-        expired: Vec::new(),
-        spans: Vec::with_capacity(lease.len()),
-    };
+/// Decodes, expires and converts one lease, writing the request body.
+fn prepare(lease: Vec<LeasedSpan>, json: &mut SpanJsonWriter, now: u64) -> PreparedBatch {
+    let mut corrupt = Vec::new();
+    let mut expired = Vec::new();
+    let mut spans = Vec::with_capacity(lease.len());
+    let guess: usize = lease.iter().map(|l| l.record.len() * 3).sum();
+    let mut body = Vec::with_capacity(guess + 64);
+    body.extend_from_slice(BODY_START);
     for l in lease {
         match decode_record(&l.record) {
-            Err(e) => b.corrupt.push((l.row_id, format!("corrupt record: {e}"))),
-            Ok(rec) if is_expired(&rec, now) => b.expired.push(l.row_id),
-            Ok(rec) => b.spans.push(Prepared {
-                row_id: l.row_id,
-                json: serde_json::to_vec(&to_cloud_trace(project, &rec))
-                    .map_err(|e| format!("serialize a span: {e}"))?,
-            }),
+            Err(e) => corrupt.push((l.row_id, format!("corrupt record: {e}"))),
+            Ok(rec) if is_expired(&rec, now) => expired.push(l.row_id),
+            Ok(rec) => {
+                if !spans.is_empty() {
+                    body.push(b',');
+                }
+                let start = body.len();
+                json.write(&mut body, &rec);
+                spans.push(Prepared {
+                    row_id: l.row_id,
+                    json: start..body.len(),
+                });
+            }
         }
     }
-    Ok(b)
+    body.extend_from_slice(BODY_END);
+    PreparedBatch {
+        corrupt,
+        expired,
+        body: body.into(),
+        spans,
+    }
 }
 
 /// The preparing thread: leases pending spans oldest first (a cursor on the
@@ -652,6 +775,7 @@ fn prepare_loop(
             return;
         }
     };
+    let mut json = SpanJsonWriter::new(project);
     let mut cursor = 0i64;
     loop {
         let lease = match reader.lease(cursor, batch) {
@@ -668,10 +792,7 @@ fn prepare_loop(
             continue;
         };
         cursor = last;
-        let msg = match prepare(lease, project, now_ns()) {
-            Ok(b) => FromPrep::Batch(b),
-            Err(e) => FromPrep::Failed(e),
-        };
+        let msg = FromPrep::Batch(prepare(lease, &mut json, now_ns()));
         if tx.blocking_send(msg).is_err() {
             return;
         }
