@@ -1010,6 +1010,32 @@ impl SpoolReader {
         }
     }
 
+    /// Tunes this connection for streaming through the spool: reads go
+    /// through a memory map of the file instead of a `pread` per page.
+    pub fn read_mostly(&self) -> Result<(), SpoolError> {
+        // mmap_size: map up to 1 GiB of the database file; pages are read
+        // from the page cache without a system call and a copy each.
+        let _: i64 = self
+            .conn
+            .query_row("PRAGMA mmap_size=1073741824", [], |r| r.get(0))
+            .op("set mmap_size")?;
+        Ok(())
+    }
+
+    /// Leaves checkpoints to the other connections on the file: commits on
+    /// this one never copy the WAL back into the database. The uploader's
+    /// sending connection uses it, so only its deleting connection (and
+    /// the recorders) pay for checkpoints, off the request path.
+    pub fn no_auto_checkpoint(&self) -> Result<(), SpoolError> {
+        // wal_autocheckpoint=0: no automatic checkpoint after this
+        // connection's commits (another connection's still run).
+        let _: i64 = self
+            .conn
+            .query_row("PRAGMA wal_autocheckpoint=0", [], |r| r.get(0))
+            .op("set wal_autocheckpoint")?;
+        Ok(())
+    }
+
     /// Reads a `meta` key.
     pub fn meta(&self, key: &str) -> Result<Option<String>, SpoolError> {
         self.conn

@@ -37,6 +37,6 @@ pub use model::{
     SpanKind, SpanRecord, Status, StatusCode, Str, TimeEvent, TimeEventKind,
 };
 pub use record::{
-    decode_record, encode_with_bincode, peek_version, DecodeError, EncodeError, RecordEncoder,
-    MAX_RECORD_BYTES, RECORD_MAGIC, RECORD_VERSION,
+    decode_record, encode_with_bincode, peek_version, DecodeError, EncodeError, RecordDecoder,
+    RecordEncoder, MAX_RECORD_BYTES, RECORD_MAGIC, RECORD_VERSION,
 };

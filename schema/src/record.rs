@@ -167,21 +167,79 @@ pub fn decode_record(bytes: &[u8]) -> Result<SpanRecord, DecodeError> {
     }
 }
 
-fn decode_v1(payload: &[u8]) -> Result<SpanRecord, DecodeError> {
-    let payload_err = |e: bincode::error::DecodeError| DecodeError::Payload(e.to_string());
+fn payload_err(e: bincode::error::DecodeError) -> DecodeError {
+    DecodeError::Payload(e.to_string())
+}
+
+/// The span of a v1 payload, and the bytes of its resource.
+fn decode_v1_span(payload: &[u8]) -> Result<(SpanData, &[u8]), DecodeError> {
     let (span, used): (SpanData, usize) =
         bincode::serde::decode_from_slice(payload, codec()).map_err(payload_err)?;
-    let rest = &payload[used..];
-    let (resource, used_r): (Resource, usize) =
-        bincode::serde::decode_from_slice(rest, codec()).map_err(payload_err)?;
-    if used_r != rest.len() {
-        return Err(DecodeError::TrailingBytes(rest.len() - used_r));
+    Ok((span, &payload[used..]))
+}
+
+fn decode_v1_resource(bytes: &[u8]) -> Result<Resource, DecodeError> {
+    let (resource, used): (Resource, usize) =
+        bincode::serde::decode_from_slice(bytes, codec()).map_err(payload_err)?;
+    if used != bytes.len() {
+        return Err(DecodeError::TrailingBytes(bytes.len() - used));
     }
+    Ok(resource)
+}
+
+fn decode_v1(payload: &[u8]) -> Result<SpanRecord, DecodeError> {
+    let (span, rest) = decode_v1_span(payload)?;
     Ok(SpanRecord {
         version: 1,
         span,
-        resource,
+        resource: decode_v1_resource(rest)?,
     })
+}
+
+/// Decodes records one after another, like [`decode_record`], but decodes
+/// a record's resource only when its bytes differ from the previous
+/// record's: the records of one recorder all carry the same resource, so a
+/// reader of many records (the uploader) saves most of that work.
+#[derive(Debug, Default)]
+pub struct RecordDecoder {
+    resource_bytes: Vec<u8>,
+    resource: Option<Resource>,
+}
+
+impl RecordDecoder {
+    /// A decoder with nothing cached.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decodes one record into its span and (a reference to) its resource.
+    /// Never panics; errors as [`decode_record`].
+    pub fn decode(&mut self, bytes: &[u8]) -> Result<(SpanData, &Resource), DecodeError> {
+        if bytes.len() > MAX_RECORD_BYTES {
+            return Err(DecodeError::TooLarge(bytes.len()));
+        }
+        match peek_version(bytes)? {
+            1 => {}
+            found => {
+                return Err(DecodeError::UnsupportedVersion {
+                    found,
+                    supported: RECORD_VERSION,
+                })
+            }
+        }
+        let (span, rest) = decode_v1_span(&bytes[HEADER_LEN..])?;
+        if self.resource.is_none() || self.resource_bytes != rest {
+            self.resource = None;
+            let resource = decode_v1_resource(rest)?;
+            self.resource_bytes.clear();
+            self.resource_bytes.extend_from_slice(rest);
+            self.resource = Some(resource);
+        }
+        match &self.resource {
+            Some(r) => Ok((span, r)),
+            None => Err(DecodeError::Payload("no resource".into())),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -229,6 +287,39 @@ mod tests {
         bincode::serde::encode_into_std_write(&span, &mut slow, codec()).unwrap();
         slow.extend_from_slice(&enc.resource_bytes);
         assert_eq!(v, slow);
+    }
+
+    #[test]
+    fn the_record_decoder_agrees_with_decode_record() {
+        let a = RecordEncoder::new(&Resource {
+            attributes: vec![Attribute::new("service.name", "a")],
+        })
+        .unwrap();
+        let b = RecordEncoder::new(&Resource {
+            attributes: vec![Attribute::new("service.name", "b")],
+        })
+        .unwrap();
+        let mut d = RecordDecoder::new();
+        let mut records = Vec::new();
+        for (i, enc) in [&a, &a, &b, &a, &b, &b].into_iter().enumerate() {
+            let span = SpanData::new(TraceId::random(), SpanId::random(), format!("s{i}"));
+            records.push(enc.encode(&span).unwrap());
+        }
+        // A bad record in the middle changes nothing cached.
+        let mut bad = records[1].clone();
+        bad.push(7);
+        records.insert(2, bad);
+        for r in &records {
+            let want = decode_record(r);
+            let got = d.decode(r).map(|(s, res)| SpanRecord {
+                version: 1,
+                span: s,
+                resource: res.clone(),
+            });
+            assert_eq!(got, want);
+        }
+        assert!(d.decode(b"TSPR\x01").is_err());
+        assert!(d.decode(b"nope").is_err());
     }
 
     #[test]

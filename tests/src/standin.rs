@@ -348,13 +348,9 @@ fn handle(
         now_s(),
         poison.as_ref().unwrap_or(&no_poison),
         |n| {
-            // The validator checked the shape and the hex digits.
-            let (t, s) = n
-                .rsplit_once("/traces/")
-                .unwrap()
-                .1
-                .split_once("/spans/")
-                .unwrap();
+            // The validator checked the shape (`.../traces/T/spans/S`, T
+            // of 32 and S of 16 hex digits).
+            let (t, s) = (&n[n.len() - 55..n.len() - 23], &n[n.len() - 16..]);
             ids.push((
                 u128::from_str_radix(t, 16).unwrap(),
                 u64::from_str_radix(s, 16).unwrap(),

@@ -490,9 +490,13 @@ fn span(
     let rest = name
         .strip_prefix(prefix)
         .ok_or_else(|| format!("name {name:?} is not under projects/{project}"))?;
-    let (trace, span_id) = rest
-        .split_once("/spans/")
-        .ok_or_else(|| format!("name {name:?} is malformed"))?;
+    // `TRACE/spans/SPAN`: fixed widths, so no search.
+    let (trace, span_id) = match rest.as_bytes() {
+        r if r.len() == 55 && &r[32..39] == b"/spans/" && rest.is_char_boundary(32) => {
+            (&rest[..32], &rest[39..])
+        }
+        _ => return Err(format!("name {name:?} is malformed")),
+    };
     if !is_hex(trace, 32) || !is_hex(span_id, 16) {
         return Err(format!("name {name:?} has an invalid trace or span id"));
     }

@@ -11,8 +11,8 @@
 
 use serde::Serialize;
 use tracespool_schema::{
-    Attribute, AttributeValue, LinkKind, MessageKind, SpanKind, SpanRecord, StatusCode,
-    TimeEventKind,
+    Attribute, AttributeValue, LinkKind, MessageKind, Resource, SpanData, SpanKind, SpanRecord,
+    StatusCode, TimeEventKind,
 };
 
 use crate::timefmt::rfc3339_nanos;
@@ -405,9 +405,8 @@ fn non_empty(a: CtAttributes) -> Option<CtAttributes> {
 }
 
 /// The `g.co/agent` value.
-pub fn agent(rec: &SpanRecord) -> String {
-    let recorder = rec
-        .resource
+pub fn agent(resource: &Resource) -> String {
+    let recorder = resource
         .attributes
         .iter()
         .find(|a| a.key == "telemetry.sdk.version")
@@ -436,7 +435,7 @@ pub fn to_cloud_trace(project: &str, rec: &SpanRecord) -> CtSpan {
         .filter(|a| is_sent_resource_key(&a.key))
         .cloned()
         .partition(|a| a.key == "service.name");
-    let agent = agent(rec);
+    let agent = agent(&rec.resource);
     let attributes = build_attributes(
         &[&res_first[..], &s.attributes[..], &res_rest[..]],
         &[("g.co/agent", Val::Str(&agent))],
@@ -577,9 +576,9 @@ pub fn to_cloud_trace(project: &str, rec: &SpanRecord) -> CtSpan {
 
 /// Whether a span is too old for Cloud Trace (its start is more than 14
 /// days, less a 10-minute safety margin for the trip, before `now_ns`).
-pub fn is_expired(rec: &SpanRecord, now_ns: u64) -> bool {
+pub fn is_expired(span: &SpanData, now_ns: u64) -> bool {
     const MARGIN_NS: u64 = 10 * 60 * 1_000_000_000;
-    rec.span.start_ns < now_ns.saturating_sub(limits::MAX_AGE_NS - MARGIN_NS)
+    span.start_ns < now_ns.saturating_sub(limits::MAX_AGE_NS - MARGIN_NS)
 }
 
 #[cfg(test)]
@@ -833,9 +832,9 @@ mod tests {
         let now = 100 * 24 * 3600 * 1_000_000_000u64;
         let mut s = base();
         s.start_ns = now - limits::MAX_AGE_NS;
-        assert!(is_expired(&rec(s.clone()), now));
+        assert!(is_expired(&s, now));
         s.start_ns = now - limits::MAX_AGE_NS + 3600 * 1_000_000_000;
-        assert!(!is_expired(&rec(s), now));
+        assert!(!is_expired(&s, now));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use std::io::Write as _;
 
 use tracespool_schema::{
-    Attribute, AttributeValue, LinkKind, MessageKind, Resource, SpanKind, SpanRecord, StatusCode,
+    Attribute, AttributeValue, LinkKind, MessageKind, Resource, SpanData, SpanKind, StatusCode,
     TimeEventKind,
 };
 
@@ -36,19 +36,18 @@ struct ResourceParts {
 }
 
 impl ResourceParts {
-    fn new(rec: &SpanRecord) -> Self {
-        let (first, rest) = rec
-            .resource
+    fn new(resource: &Resource) -> Self {
+        let (first, rest) = resource
             .attributes
             .iter()
             .filter(|a| is_sent_resource_key(&a.key))
             .cloned()
             .partition(|a| a.key == "service.name");
         ResourceParts {
-            resource: rec.resource.clone(),
+            resource: resource.clone(),
             first,
             rest,
-            agent: agent(rec),
+            agent: agent(resource),
         }
     }
 }
@@ -174,17 +173,17 @@ impl SpanJsonWriter {
         }
     }
 
-    /// Appends one span as a Cloud Trace v2 `Span` object to `out`.
-    pub fn write(&mut self, out: &mut Vec<u8>, rec: &SpanRecord) {
+    /// Appends one span (with the resource of its record) as a Cloud Trace
+    /// v2 `Span` object to `out`.
+    pub fn write(&mut self, out: &mut Vec<u8>, s: &SpanData, resource: &Resource) {
         if self
             .resource
             .as_ref()
-            .is_none_or(|r| r.resource != rec.resource)
+            .is_none_or(|r| r.resource != *resource)
         {
-            self.resource = Some(ResourceParts::new(rec));
+            self.resource = Some(ResourceParts::new(resource));
         }
         let res = self.resource.as_ref().expect("set above");
-        let s = &rec.span;
         out.extend_from_slice(b"{\"name\":");
         out.extend_from_slice(self.name_prefix.as_bytes());
         hex(out, &s.trace_id.0);
@@ -214,8 +213,8 @@ impl SpanJsonWriter {
         out.extend_from_slice(b",\"attributes\":");
         attributes(out, &sel);
 
-        self.time_events(out, rec, &mut Selection::default());
-        self.links(out, rec, &mut Selection::default());
+        self.time_events(out, s, &mut Selection::default());
+        self.links(out, s, &mut Selection::default());
 
         match s.status.code {
             StatusCode::Unset => {}
@@ -248,8 +247,7 @@ impl SpanJsonWriter {
         out.extend_from_slice(b"\"}");
     }
 
-    fn time_events<'a>(&self, out: &mut Vec<u8>, rec: &'a SpanRecord, sel: &mut Selection<'a>) {
-        let s = &rec.span;
+    fn time_events<'a>(&self, out: &mut Vec<u8>, s: &'a SpanData, sel: &mut Selection<'a>) {
         let (mut annotations, mut messages) = (0usize, 0usize);
         let mut dropped_annotations = s.dropped.annotations;
         let mut dropped_messages = s.dropped.message_events;
@@ -329,8 +327,7 @@ impl SpanJsonWriter {
         out.push(b'}');
     }
 
-    fn links<'a>(&self, out: &mut Vec<u8>, rec: &'a SpanRecord, sel: &mut Selection<'a>) {
-        let s = &rec.span;
+    fn links<'a>(&self, out: &mut Vec<u8>, s: &'a SpanData, sel: &mut Selection<'a>) {
         let mut dropped_links = s.dropped.links;
         if s.links.is_empty() && dropped_links == 0 {
             return;
@@ -371,7 +368,7 @@ mod tests {
     use std::borrow::Cow;
 
     use proptest::prelude::*;
-    use tracespool_schema::{DroppedCounts, Link, SpanData, SpanId, Status, TimeEvent, TraceId};
+    use tracespool_schema::{DroppedCounts, Link, SpanId, SpanRecord, Status, TimeEvent, TraceId};
 
     use super::*;
     use crate::convert::to_cloud_trace;
@@ -380,14 +377,14 @@ mod tests {
         let reference = serde_json::to_vec(&to_cloud_trace("proj-1", rec)).unwrap();
         let mut w = SpanJsonWriter::new("proj-1");
         let mut out = Vec::new();
-        w.write(&mut out, rec);
+        w.write(&mut out, &rec.span, &rec.resource);
         assert_eq!(
             String::from_utf8_lossy(&out),
             String::from_utf8_lossy(&reference)
         );
         // Again with the resource cached.
         out.clear();
-        w.write(&mut out, rec);
+        w.write(&mut out, &rec.span, &rec.resource);
         assert_eq!(out, reference);
     }
 
@@ -537,10 +534,10 @@ mod tests {
         same_bytes(&rec);
         let mut w = SpanJsonWriter::new("proj-1");
         let mut out = Vec::new();
-        w.write(&mut out, &rec);
+        w.write(&mut out, &rec.span, &rec.resource);
         rec.resource.attributes[0] = Attribute::new("service.name", "other");
         out.clear();
-        w.write(&mut out, &rec);
+        w.write(&mut out, &rec.span, &rec.resource);
         assert_eq!(
             out,
             serde_json::to_vec(&to_cloud_trace("proj-1", &rec)).unwrap()

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio::sync::{watch, Notify};
 use tracespool::spool::{now_ns, Counter, LeasedSpan, SpoolOptions, SpoolReader};
-use tracespool_schema::decode_record;
+use tracespool_schema::RecordDecoder;
 
 use crate::auth::Auth;
 use crate::convert::is_expired;
@@ -273,6 +273,9 @@ impl Uploader {
             if n > 0 {
                 tracing::info!(count = n, "deleted spans an interrupted run had delivered");
             }
+            reader
+                .no_auto_checkpoint()
+                .context("configure the spool connection")?;
             Some(Deleter::start(&cfg.spool)?)
         };
         let client = reqwest::Client::builder()
@@ -725,7 +728,12 @@ enum FromPrep {
 }
 
 /// Decodes, expires and converts one lease, writing the request body.
-fn prepare(lease: Vec<LeasedSpan>, json: &mut SpanJsonWriter, now: u64) -> PreparedBatch {
+fn prepare(
+    lease: Vec<LeasedSpan>,
+    decoder: &mut RecordDecoder,
+    json: &mut SpanJsonWriter,
+    now: u64,
+) -> PreparedBatch {
     let mut corrupt = Vec::new();
     let mut expired = Vec::new();
     let mut spans = Vec::with_capacity(lease.len());
@@ -733,15 +741,15 @@ fn prepare(lease: Vec<LeasedSpan>, json: &mut SpanJsonWriter, now: u64) -> Prepa
     let mut body = Vec::with_capacity(guess + 64);
     body.extend_from_slice(BODY_START);
     for l in lease {
-        match decode_record(&l.record) {
+        match decoder.decode(&l.record) {
             Err(e) => corrupt.push((l.row_id, format!("corrupt record: {e}"))),
-            Ok(rec) if is_expired(&rec, now) => expired.push(l.row_id),
-            Ok(rec) => {
+            Ok((span, _)) if is_expired(&span, now) => expired.push(l.row_id),
+            Ok((span, resource)) => {
                 if !spans.is_empty() {
                     body.push(b',');
                 }
                 let start = body.len();
-                json.write(&mut body, &rec);
+                json.write(&mut body, &span, resource);
                 spans.push(Prepared {
                     row_id: l.row_id,
                     json: start..body.len(),
@@ -768,7 +776,9 @@ fn prepare_loop(
     tx: tokio::sync::mpsc::Sender<FromPrep>,
     ctl: std::sync::mpsc::Receiver<()>,
 ) {
-    let reader = match SpoolReader::open(spool, &SpoolOptions::default()) {
+    let reader = match SpoolReader::open(spool, &SpoolOptions::default())
+        .and_then(|r| r.read_mostly().map(|()| r))
+    {
         Ok(r) => r,
         Err(e) => {
             let _ = tx.blocking_send(FromPrep::Failed(e.to_string()));
@@ -776,6 +786,7 @@ fn prepare_loop(
         }
     };
     let mut json = SpanJsonWriter::new(project);
+    let mut decoder = RecordDecoder::new();
     let mut cursor = 0i64;
     loop {
         let lease = match reader.lease(cursor, batch) {
@@ -792,7 +803,7 @@ fn prepare_loop(
             continue;
         };
         cursor = last;
-        let msg = FromPrep::Batch(prepare(lease, &mut json, now_ns()));
+        let msg = FromPrep::Batch(prepare(lease, &mut decoder, &mut json, now_ns()));
         if tx.blocking_send(msg).is_err() {
             return;
         }
