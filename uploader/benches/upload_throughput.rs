@@ -1,11 +1,13 @@
 //! Upload throughput: spans per second from a spool of pending spans
 //! (1,000,000 by default; `TRACESPOOL_BENCH_SPANS` overrides) to the local
 //! Cloud Trace stand-in, over real HTTP on 127.0.0.1 with a real OAuth
-//! token, by the real `tracespool upload --once` binary. In the same run,
-//! the stand-in alone: the same request bodies posted back to back on one
+//! token, by the real `tracespool upload --once` binary. The stand-in runs
+//! as its own process (this benchmark binary, started again in stand-in
+//! mode), as a real Cloud Trace endpoint would be. In the same run, the
+//! stand-in alone: the same request bodies posted back to back on one
 //! keep-alive connection, so it is visible whether the stand-in is the
-//! bottleneck. The uploader's peak RSS is printed (it streams; it never
-//! loads the whole spool).
+//! bottleneck. The uploader's peak RSS and both processes' CPU time are
+//! printed (the uploader streams; it never loads the whole spool).
 //!
 //! `cargo bench -p tracespool-uploader --bench upload_throughput`
 use std::io::{BufRead, BufReader, Read, Write};
@@ -14,9 +16,101 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use criterion::{criterion_group, Criterion, SamplingMode, Throughput};
+use tracespool::spool::{Counter, SpoolOptions, SpoolReader};
 use tracespool_tests::standin::StandIn;
 use tracespool_tests::{record_spans, test_account, write_key_file};
+
+/// Set in the child process that runs the stand-in.
+const STANDIN_MODE: &str = "TRACESPOOL_BENCH_STANDIN_DIR";
+
+/// Stand-in mode: serves on 127.0.0.1, writes its key file into the given
+/// directory, prints its endpoint, and when stdin closes prints
+/// `accepted N rejected R` and exits.
+fn run_standin(dir: &Path) {
+    let s = StandIn::start(0, test_account(), 2).unwrap();
+    let key = write_key_file(dir, &s, "bench");
+    println!("{} {}", s.endpoint(), key.display());
+    let mut sink = String::new();
+    let _ = std::io::stdin().read_line(&mut sink);
+    println!("accepted {} rejected {}", s.accepted_count(), s.rejections().len());
+}
+
+/// The stand-in's process.
+struct StandInProcess {
+    child: std::process::Child,
+    out: BufReader<std::process::ChildStdout>,
+    endpoint: String,
+    key: PathBuf,
+}
+
+impl StandInProcess {
+    fn start(dir: &Path) -> Self {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .env(STANDIN_MODE, dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let (endpoint, key) = line.trim().split_once(' ').unwrap();
+        StandInProcess {
+            endpoint: endpoint.to_owned(),
+            key: key.into(),
+            child,
+            out,
+        }
+    }
+
+    /// CPU seconds (user + system) the stand-in used so far.
+    fn cpu_seconds(&self) -> f64 {
+        cpu_seconds(self.child.id())
+    }
+
+    /// Stops it; returns (accepted spans, rejected requests).
+    fn stop(mut self) -> (u64, u64) {
+        drop(self.child.stdin.take());
+        let mut line = String::new();
+        self.out.read_line(&mut line).unwrap();
+        let _ = self.child.wait();
+        let w: Vec<&str> = line.split_whitespace().collect();
+        (w[1].parse().unwrap(), w[3].parse().unwrap())
+    }
+}
+
+/// If the child `pid` exited: its exit code and the CPU seconds (user +
+/// system) it used, reaped with `wait4`.
+fn exited(pid: u32) -> Option<(i32, f64)> {
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value; wait4 only writes to it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: plain system call on our own child, with valid pointers.
+    let r = unsafe { libc::wait4(pid as i32, &mut status, libc::WNOHANG, &mut ru) };
+    if r != pid as i32 {
+        return None;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    Some((code, secs(ru.ru_utime) + secs(ru.ru_stime)))
+}
+
+/// CPU seconds (user + system) of a running process.
+fn cpu_seconds(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which is in parentheses).
+    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15; `rest` starts at field 3.
+    let field = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = field(11) + field(12);
+    ticks as f64 / 100.0
+}
 
 fn spans() -> usize {
     std::env::var("TRACESPOOL_BENCH_SPANS")
@@ -128,9 +222,9 @@ fn bench(c: &mut Criterion) {
     let n = spans();
     let dir = tempfile::tempdir().unwrap();
     let tpl = template(dir.path(), n);
-    let s = StandIn::start(0, test_account(), 2).unwrap();
-    let key = write_key_file(dir.path(), &s, "bench");
-    let addr = s.endpoint().trim_start_matches("http://").to_owned();
+    let s = StandInProcess::start(dir.path());
+    let key = s.key.clone();
+    let addr = s.endpoint.trim_start_matches("http://").to_owned();
     let tok = token(&key);
     let sample = bodies(&tpl, 100);
     let sample_spans: u64 = 1000 * sample.len() as u64;
@@ -147,41 +241,73 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(n as u64));
     let spool = dir.path().join("run.spool");
     let mut peak = 0u64;
+    let mut runs = 0u64;
+    let (mut uploader_cpu, mut standin_cpu, mut wall) = (0.0, 0.0, 0.0);
     g.bench_function("uploader_end_to_end", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 copy_spool(&tpl, &spool);
-                let before = s.accepted_count();
+                let standin_before = s.cpu_seconds();
                 let start = Instant::now();
-                let mut child = Command::new(env!("CARGO_BIN_EXE_tracespool"))
+                let child = Command::new(env!("CARGO_BIN_EXE_tracespool"))
                     .args(["upload", "--once", "--max-duration", "30m", "--spool"])
                     .arg(&spool)
-                    .args(["--endpoint", &s.endpoint(), "--credentials"])
+                    .args(["--endpoint", &s.endpoint, "--credentials"])
                     .arg(&key)
                     .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
                     .stderr(std::process::Stdio::null())
                     .spawn()
                     .unwrap();
-                let status = loop {
-                    if let Some(st) = child.try_wait().unwrap() {
-                        break st;
+                let (code, cpu) = loop {
+                    if let Some(done) = exited(child.id()) {
+                        break done;
                     }
                     if let Some(kib) = peak_rss_kib(child.id()) {
                         peak = peak.max(kib);
                     }
                     std::thread::sleep(Duration::from_millis(20));
                 };
-                total += start.elapsed();
-                assert_eq!(status.code(), Some(0));
-                assert_eq!(s.accepted_count() - before, n, "every span delivered once");
+                drop(child);
+                let took = start.elapsed();
+                total += took;
+                runs += 1;
+                wall += took.as_secs_f64();
+                uploader_cpu += cpu;
+                standin_cpu += s.cpu_seconds() - standin_before;
+                assert_eq!(code, 0, "uploader exit code");
+                let r = SpoolReader::open(&spool, &SpoolOptions::default()).unwrap();
+                assert_eq!(r.totals().unwrap().rows(), 0, "every span left the spool");
+                assert_eq!(r.counter(Counter::Uploaded).unwrap(), n as u64);
             }
             total
         })
     });
     g.finish();
-    eprintln!("uploader peak RSS: {peak} KiB (for {n} pending spans)");
+    let (accepted, rejected) = s.stop();
+    let posted_alone = accepted - runs * n as u64;
+    eprintln!(
+        "uploader peak RSS: {peak} KiB (for {n} pending spans); per run: {:.2} s wall, \
+         uploader {:.2} s CPU, stand-in {:.2} s CPU",
+        wall / runs as f64,
+        uploader_cpu / runs as f64,
+        standin_cpu / runs as f64
+    );
+    assert_eq!(rejected, 0, "the stand-in rejected requests");
+    assert_eq!(
+        posted_alone % sample_spans,
+        0,
+        "the stand-in accepted {accepted} spans: every span exactly once per run"
+    );
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(dir) = std::env::var_os(STANDIN_MODE) {
+        run_standin(Path::new(&dir));
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
