@@ -6,6 +6,12 @@
 //! drops are printed: tracespool counts its drops in `stats()`,
 //! OpenTelemetry's batch processor drops silently.
 //!
+//! After criterion's figures, a **paired** measurement: rounds that run
+//! the two peers back to back on the same threads (alternating which goes
+//! first), and the median of the per-round ratios. On a noisy 2-core VM the
+//! two criterion groups run seconds apart and their ratio moves with
+//! whatever the machine does meanwhile; the paired ratio does not.
+//!
 //! `cargo bench -p tracespool --bench hot_path`
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -102,6 +108,10 @@ fn bench(c: &mut Criterion) {
         g.finish();
     }
 
+    for threads in [1usize, 2] {
+        paired(threads, &rec, &tracer, &otel_started);
+    }
+
     rec.flush().unwrap();
     let st = rec.stats();
     let _ = provider.force_flush();
@@ -118,6 +128,51 @@ fn bench(c: &mut Criterion) {
     );
     drop(guard);
     let _ = provider.shutdown();
+}
+
+/// Rounds of (tracespool, OpenTelemetry) back to back, ~0.1 s each; prints
+/// the median and quartiles of the per-round ratio of ns per span.
+fn paired(
+    threads: usize,
+    rec: &Recorder,
+    tracer: &opentelemetry_sdk::trace::Tracer,
+    otel_started: &AtomicU64,
+) {
+    const ROUNDS: usize = 21;
+    let iters = 400_000 / threads as u64;
+    let mut ratios = Vec::with_capacity(ROUNDS);
+    let (mut ts_ns, mut ot_ns) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let ts = || run_threads(threads, iters, |i| tracespool_span(rec, i));
+        let ot = || {
+            otel_started.fetch_add(iters * threads as u64, Ordering::Relaxed);
+            run_threads(threads, iters, |i| otel_span(tracer, i))
+        };
+        let (a, b) = if round % 2 == 0 {
+            let a = ts();
+            (a, ot())
+        } else {
+            let b = ot();
+            (ts(), b)
+        };
+        let per = |d: Duration| d.as_nanos() as f64 / iters as f64;
+        ts_ns.push(per(a));
+        ot_ns.push(per(b));
+        ratios.push(per(a) / per(b));
+    }
+    let q = |v: &mut Vec<f64>, p: f64| {
+        v.sort_by(|x, y| x.total_cmp(y));
+        v[((v.len() - 1) as f64 * p).round() as usize]
+    };
+    eprintln!(
+        "paired, {threads} thread(s), {ROUNDS} rounds: tracespool {:.0} ns, opentelemetry_sdk {:.0} ns per span (medians); \
+         ratio median {:.2} (quartiles {:.2}..{:.2})",
+        q(&mut ts_ns, 0.5),
+        q(&mut ot_ns, 0.5),
+        q(&mut ratios, 0.5),
+        q(&mut ratios, 0.25),
+        q(&mut ratios, 0.75),
+    );
 }
 
 criterion_group! {

@@ -19,6 +19,8 @@
 //! threads; the writer drains every lane and returns each box to the lane
 //! it came from.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crossbeam_queue::ArrayQueue;
 use tracespool_schema::{DroppedCounts, SpanData, SpanId, SpanKind, Status, TraceId};
 
@@ -117,21 +119,30 @@ pub(crate) struct Lanes {
 struct Lane {
     queue: ArrayQueue<QueuedSpan>,
     pool: SpanPool,
+    /// Spans of this lane's threads dropped on a full queue (a counter per
+    /// lane: dropping threads do not fight over one cache line).
+    dropped: Padded,
 }
 
+/// An atomic counter alone on its cache line(s).
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded(AtomicU64);
+
 impl Lanes {
-    /// `capacity` spans in all (split evenly, at least 64 a lane), with
-    /// pools sized for `capacity + max_batch` boxes.
+    /// `capacity` spans in all (split evenly, at least 64 a lane). Each
+    /// lane's pool has room for what its threads can have in flight: a full
+    /// lane plus a writer batch (boxes are allocated only when needed).
     pub(crate) fn new(capacity: usize, max_batch: usize) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let n = (cores * 2).clamp(2, 32).min(capacity.div_ceil(64)).max(1);
         let per_lane = capacity.div_ceil(n).max(1);
-        let per_pool = (capacity + max_batch).div_ceil(n);
         Lanes {
             lanes: (0..n)
                 .map(|_| Lane {
                     queue: ArrayQueue::new(per_lane),
-                    pool: SpanPool::new(per_pool),
+                    pool: SpanPool::new(per_lane + max_batch),
+                    dropped: Padded::default(),
                 })
                 .collect(),
             lane_high_water: (per_lane / 2).max(1),
@@ -211,6 +222,20 @@ impl Lanes {
     #[inline]
     pub(crate) fn recycle(&self, q: QueuedSpan) {
         self.lanes[usize::from(q.lane)].pool.recycle(q);
+    }
+
+    /// Counts a span of `lane` dropped on a full queue.
+    #[inline]
+    pub(crate) fn count_drop(&self, lane: usize) {
+        self.lanes[lane].dropped.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Spans dropped on a full queue, in all lanes.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.lanes
+            .iter()
+            .map(|l| l.dropped.0.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Spans queued in all lanes.

@@ -167,7 +167,6 @@ struct Shared {
     encoder: RecordEncoder,
     // Hot-path counters, touched only on their (rare) events.
     sampled_out: AtomicU64,
-    dropped_queue_full: AtomicU64,
     dropped_other: AtomicU64,
     // Writer-side counters (single writer).
     dequeued: AtomicU64,
@@ -196,7 +195,11 @@ struct FlushState {
 
 impl Shared {
     fn wake_writer(&self) {
-        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+        // A plain read first: while a wake-up is pending (the common case
+        // when many spans ask at once), no thread writes the shared line.
+        if !self.wake_pending.load(Ordering::Acquire)
+            && !self.wake_pending.swap(true, Ordering::AcqRel)
+        {
             if let Some(t) = self.writer.get() {
                 t.unpark();
             }
@@ -352,7 +355,6 @@ impl RecorderBuilder {
             sampler: self.sampler,
             encoder,
             sampled_out: AtomicU64::new(0),
-            dropped_queue_full: AtomicU64::new(0),
             dropped_other: AtomicU64::new(0),
             dequeued: AtomicU64::new(0),
             written: AtomicU64::new(0),
@@ -547,7 +549,7 @@ impl ThreadHandle {
                 }
                 Err(back) => {
                     if sh.on_full == OnFull::DropNewest || sh.shutdown.load(Ordering::Acquire) {
-                        sh.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+                        sh.lanes.count_drop(self.lane);
                         sh.lanes.recycle(back);
                         sh.wake_writer();
                         return;
@@ -575,7 +577,7 @@ impl Recorder {
         RecorderStats {
             recorded: s.dequeued.load(Ordering::Acquire) + queued,
             sampled_out: s.sampled_out.load(Ordering::Relaxed),
-            dropped_queue_full: s.dropped_queue_full.load(Ordering::Relaxed),
+            dropped_queue_full: s.lanes.dropped(),
             dropped_write_error: s.dropped_write_error.load(Ordering::Relaxed),
             dropped_budget: s.dropped_budget.load(Ordering::Relaxed),
             evicted_by_budget: s.evicted_by_budget.load(Ordering::Relaxed),
@@ -751,7 +753,7 @@ impl Writer {
     fn pending_drops(&self) -> RecorderDrops {
         let sh = &*self.shared;
         RecorderDrops {
-            queue_full: sh.dropped_queue_full.load(Ordering::Relaxed) - self.reported.queue_full,
+            queue_full: sh.lanes.dropped() - self.reported.queue_full,
             write_errors: sh.dropped_write_error.load(Ordering::Relaxed)
                 - self.reported.write_errors,
         }

@@ -33,7 +33,11 @@ fn run_standin(dir: &Path) {
     println!("{} {}", s.endpoint(), key.display());
     let mut sink = String::new();
     let _ = std::io::stdin().read_line(&mut sink);
-    println!("accepted {} rejected {}", s.accepted_count(), s.rejections().len());
+    println!(
+        "accepted {} rejected {}",
+        s.accepted_count(),
+        s.rejections().len()
+    );
 }
 
 /// The stand-in's process.
