@@ -2,11 +2,27 @@
 //! the stand-in, with a real OAuth flow: every span arrives exactly once and
 //! leaves the spool.
 use std::collections::HashSet;
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
 use tracespool::spool::{Counter, SpoolOptions, SpoolReader};
 use tracespool_tests::standin::StandIn;
 use tracespool_tests::{record_spans, span_id_of, test_account, write_key_file};
+
+/// `tracespool upload --once` to the stand-in, credentials from `key` only.
+fn upload_once(spool: &Path, s: &StandIn, key: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tracespool"))
+        .args(["upload", "--once"])
+        .args(extra)
+        .arg("--spool")
+        .arg(spool)
+        .args(["--endpoint", &s.endpoint(), "--credentials"])
+        .arg(key)
+        .env_remove("GOOGLE_CLOUD_PROJECT")
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .output()
+        .unwrap()
+}
 
 #[test]
 fn once_delivers_everything_and_exits_0() {
@@ -15,15 +31,7 @@ fn once_delivers_everything_and_exits_0() {
     let ids = record_spans(&spool, 2500);
     let s = StandIn::start(0, test_account(), 2).unwrap();
     let key = write_key_file(dir.path(), &s, "proj-from-key");
-    let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
-        .args(["upload", "--once", "--batch-size", "400", "--spool"])
-        .arg(&spool)
-        .args(["--endpoint", &s.endpoint(), "--credentials"])
-        .arg(&key)
-        .env_remove("GOOGLE_CLOUD_PROJECT")
-        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
-        .output()
-        .unwrap();
+    let out = upload_once(&spool, &s, &key, &["--batch-size", "400"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let accepted = s.accepted_by_name();
@@ -69,15 +77,7 @@ fn spans_marked_delivered_are_not_sent_again() {
     drop(r);
     let s = StandIn::start(0, test_account(), 2).unwrap();
     let key = write_key_file(dir.path(), &s, "p");
-    let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
-        .args(["upload", "--once", "--spool"])
-        .arg(&spool)
-        .args(["--endpoint", &s.endpoint(), "--credentials"])
-        .arg(&key)
-        .env_remove("GOOGLE_CLOUD_PROJECT")
-        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
-        .output()
-        .unwrap();
+    let out = upload_once(&spool, &s, &key, &[]);
     assert_eq!(
         out.status.code(),
         Some(0),
