@@ -12,7 +12,7 @@
 use serde::Serialize;
 use tracespool_schema::{
     Attribute, AttributeValue, LinkKind, MessageKind, Resource, SpanData, SpanKind, SpanRecord,
-    StatusCode, TimeEventKind,
+    StatusCode, TimeEvent, TimeEventKind,
 };
 
 use crate::timefmt::rfc3339_nanos;
@@ -421,6 +421,87 @@ pub fn agent(resource: &Resource) -> String {
     )
 }
 
+/// The time events that are sent, in order: the first 32 annotations and
+/// the first 128 message events.
+pub(crate) fn sent_events(s: &SpanData) -> impl Iterator<Item = &TimeEvent> {
+    let (mut annotations, mut messages) = (0usize, 0usize);
+    s.events.iter().filter(move |e| match e.kind {
+        TimeEventKind::Annotation { .. } => {
+            annotations += 1;
+            annotations <= limits::ANNOTATIONS
+        }
+        TimeEventKind::Message { .. } => {
+            messages += 1;
+            messages <= limits::MESSAGE_EVENTS
+        }
+    })
+}
+
+/// (annotations, message events) not sent: dropped at record time or over
+/// the limits.
+pub(crate) fn dropped_events(s: &SpanData) -> (u32, u32) {
+    let annotations = s
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, TimeEventKind::Annotation { .. }))
+        .count();
+    let messages = s.events.len() - annotations;
+    let over = |n: usize, cap: usize| n.saturating_sub(cap) as u32;
+    (
+        s.dropped.annotations + over(annotations, limits::ANNOTATIONS),
+        s.dropped.message_events + over(messages, limits::MESSAGE_EVENTS),
+    )
+}
+
+/// Links not sent: dropped at record time or over the limit.
+pub(crate) fn dropped_links(s: &SpanData) -> u32 {
+    s.dropped.links + s.links.len().saturating_sub(limits::LINKS) as u32
+}
+
+/// An int64 field from a `u64` (values above `i64::MAX` cannot be sent).
+pub(crate) fn int64(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+/// `compressedSizeBytes`: the uncompressed size when none was recorded.
+pub(crate) fn compressed_or_not(compressed: u64, uncompressed: u64) -> u64 {
+    if compressed == 0 {
+        uncompressed
+    } else {
+        compressed
+    }
+}
+
+/// The JSON name of a message event type.
+pub(crate) fn message_type(k: MessageKind) -> &'static str {
+    match k {
+        MessageKind::Unspecified => "TYPE_UNSPECIFIED",
+        MessageKind::Sent => "SENT",
+        MessageKind::Received => "RECEIVED",
+    }
+}
+
+/// The JSON name of a link type.
+pub(crate) fn link_type(k: LinkKind) -> &'static str {
+    match k {
+        LinkKind::Unspecified => "TYPE_UNSPECIFIED",
+        LinkKind::ChildLinkedSpan => "CHILD_LINKED_SPAN",
+        LinkKind::ParentLinkedSpan => "PARENT_LINKED_SPAN",
+    }
+}
+
+/// The JSON name of a span kind.
+pub(crate) fn span_kind(k: SpanKind) -> &'static str {
+    match k {
+        SpanKind::Unspecified => "SPAN_KIND_UNSPECIFIED",
+        SpanKind::Internal => "INTERNAL",
+        SpanKind::Server => "SERVER",
+        SpanKind::Client => "CLIENT",
+        SpanKind::Producer => "PRODUCER",
+        SpanKind::Consumer => "CONSUMER",
+    }
+}
+
 /// Converts one recorded span for project `project`.
 pub fn to_cloud_trace(project: &str, rec: &SpanRecord) -> CtSpan {
     let s = &rec.span;
@@ -443,69 +524,46 @@ pub fn to_cloud_trace(project: &str, rec: &SpanRecord) -> CtSpan {
         s.dropped.attributes,
     );
 
-    let mut time_event = Vec::new();
-    let (mut annotations, mut messages) = (0usize, 0usize);
-    let mut dropped_annotations = s.dropped.annotations;
-    let mut dropped_messages = s.dropped.message_events;
-    for e in &s.events {
-        match &e.kind {
+    let (dropped_annotations, dropped_messages) = dropped_events(s);
+    let time_event: Vec<CtTimeEvent> = sent_events(s)
+        .map(|e| match &e.kind {
             TimeEventKind::Annotation {
                 description,
                 attributes: attrs,
-            } => {
-                if annotations >= limits::ANNOTATIONS {
-                    dropped_annotations += 1;
-                    continue;
-                }
-                annotations += 1;
-                time_event.push(CtTimeEvent {
-                    time: rfc3339_nanos(e.time_ns),
-                    annotation: Some(CtAnnotation {
-                        description: truncate(description, limits::STRING_VALUE_BYTES),
-                        attributes: non_empty(build_attributes(
-                            &[&attrs[..]],
-                            &[],
-                            limits::ANNOTATION_ATTRIBUTES,
-                            0,
-                        )),
-                    }),
-                    message_event: None,
-                });
-            }
+            } => CtTimeEvent {
+                time: rfc3339_nanos(e.time_ns),
+                annotation: Some(CtAnnotation {
+                    description: truncate(description, limits::STRING_VALUE_BYTES),
+                    attributes: non_empty(build_attributes(
+                        &[&attrs[..]],
+                        &[],
+                        limits::ANNOTATION_ATTRIBUTES,
+                        0,
+                    )),
+                }),
+                message_event: None,
+            },
             TimeEventKind::Message {
                 kind,
                 id,
                 uncompressed_size,
                 compressed_size,
-            } => {
-                if messages >= limits::MESSAGE_EVENTS {
-                    dropped_messages += 1;
-                    continue;
-                }
-                messages += 1;
-                // int64 fields: values above i64::MAX cannot be sent as int64.
-                let i = |v: u64| v.min(i64::MAX as u64).to_string();
-                time_event.push(CtTimeEvent {
-                    time: rfc3339_nanos(e.time_ns),
-                    annotation: None,
-                    message_event: Some(CtMessageEvent {
-                        kind: match kind {
-                            MessageKind::Unspecified => "TYPE_UNSPECIFIED",
-                            MessageKind::Sent => "SENT",
-                            MessageKind::Received => "RECEIVED",
-                        },
-                        id: i(*id),
-                        uncompressed_size_bytes: i(*uncompressed_size),
-                        compressed_size_bytes: i(if *compressed_size == 0 {
-                            *uncompressed_size
-                        } else {
-                            *compressed_size
-                        }),
-                    }),
-                });
-            }
-        }
-    }
+            } => CtTimeEvent {
+                time: rfc3339_nanos(e.time_ns),
+                annotation: None,
+                message_event: Some(CtMessageEvent {
+                    kind: message_type(*kind),
+                    id: int64(*id).to_string(),
+                    uncompressed_size_bytes: int64(*uncompressed_size).to_string(),
+                    compressed_size_bytes: int64(compressed_or_not(
+                        *compressed_size,
+                        *uncompressed_size,
+                    ))
+                    .to_string(),
+                }),
+            },
+        })
+        .collect();
     let time_events = (!time_event.is_empty() || dropped_annotations > 0 || dropped_messages > 0)
         .then_some(CtTimeEvents {
             time_event,
@@ -513,29 +571,23 @@ pub fn to_cloud_trace(project: &str, rec: &SpanRecord) -> CtSpan {
             dropped_message_events_count: dropped_messages,
         });
 
-    let mut link = Vec::new();
-    let mut dropped_links = s.dropped.links;
-    for l in &s.links {
-        if link.len() >= limits::LINKS {
-            dropped_links += 1;
-            continue;
-        }
-        link.push(CtLink {
+    let dropped_links = dropped_links(s);
+    let link: Vec<CtLink> = s
+        .links
+        .iter()
+        .take(limits::LINKS)
+        .map(|l| CtLink {
             trace_id: l.trace_id.to_string(),
             span_id: l.span_id.to_string(),
-            kind: match l.kind {
-                LinkKind::Unspecified => "TYPE_UNSPECIFIED",
-                LinkKind::ChildLinkedSpan => "CHILD_LINKED_SPAN",
-                LinkKind::ParentLinkedSpan => "PARENT_LINKED_SPAN",
-            },
+            kind: link_type(l.kind),
             attributes: non_empty(build_attributes(
                 &[&l.attributes[..]],
                 &[],
                 limits::ATTRIBUTES,
                 0,
             )),
-        });
-    }
+        })
+        .collect();
     let links = (!link.is_empty() || dropped_links > 0).then_some(CtLinks {
         link,
         dropped_links_count: dropped_links,
@@ -563,14 +615,7 @@ pub fn to_cloud_trace(project: &str, rec: &SpanRecord) -> CtSpan {
             }),
         },
         same_process_as_parent_span: s.parent_span_id.map(|_| !s.parent_is_remote),
-        span_kind: match s.kind {
-            SpanKind::Unspecified => "SPAN_KIND_UNSPECIFIED",
-            SpanKind::Internal => "INTERNAL",
-            SpanKind::Server => "SERVER",
-            SpanKind::Client => "CLIENT",
-            SpanKind::Producer => "PRODUCER",
-            SpanKind::Consumer => "CONSUMER",
-        },
+        span_kind: span_kind(s.kind),
     }
 }
 

@@ -11,12 +11,12 @@
 
 use std::io::Write as _;
 
-use tracespool_schema::{
-    Attribute, AttributeValue, LinkKind, MessageKind, Resource, SpanData, SpanKind, StatusCode,
-    TimeEventKind,
-};
+use tracespool_schema::{Attribute, AttributeValue, Resource, SpanData, StatusCode, TimeEventKind};
 
-use crate::convert::{agent, is_sent_resource_key, limits, select_attributes, Selection, Val};
+use crate::convert::{
+    agent, compressed_or_not, dropped_events, dropped_links, int64, is_sent_resource_key, limits,
+    link_type, message_type, select_attributes, sent_events, span_kind, Selection, Val,
+};
 use crate::timefmt::write_rfc3339_nanos;
 
 /// Writes spans of one project as Cloud Trace v2 JSON. Keeps what can be
@@ -236,45 +236,30 @@ impl SpanJsonWriter {
             });
         }
         out.extend_from_slice(b",\"spanKind\":\"");
-        out.extend_from_slice(match s.kind {
-            SpanKind::Unspecified => b"SPAN_KIND_UNSPECIFIED" as &[u8],
-            SpanKind::Internal => b"INTERNAL",
-            SpanKind::Server => b"SERVER",
-            SpanKind::Client => b"CLIENT",
-            SpanKind::Producer => b"PRODUCER",
-            SpanKind::Consumer => b"CONSUMER",
-        });
+        out.extend_from_slice(span_kind(s.kind).as_bytes());
         out.extend_from_slice(b"\"}");
     }
 
     fn time_events<'a>(&self, out: &mut Vec<u8>, s: &'a SpanData, sel: &mut Selection<'a>) {
-        let (mut annotations, mut messages) = (0usize, 0usize);
-        let mut dropped_annotations = s.dropped.annotations;
-        let mut dropped_messages = s.dropped.message_events;
+        let (dropped_annotations, dropped_messages) = dropped_events(s);
         if s.events.is_empty() && dropped_annotations == 0 && dropped_messages == 0 {
             return;
         }
         out.extend_from_slice(b",\"timeEvents\":{\"timeEvent\":[");
-        for e in &s.events {
+        for (n, e) in sent_events(s).enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"time\":");
+            time(out, e.time_ns);
             match &e.kind {
                 TimeEventKind::Annotation {
                     description,
                     attributes: attrs,
                 } => {
-                    if annotations >= limits::ANNOTATIONS {
-                        dropped_annotations += 1;
-                        continue;
-                    }
-                    if annotations + messages > 0 {
-                        out.push(b',');
-                    }
-                    annotations += 1;
-                    out.extend_from_slice(b"{\"time\":");
-                    time(out, e.time_ns);
                     out.extend_from_slice(b",\"annotation\":{\"description\":");
                     truncatable(out, description, limits::STRING_VALUE_BYTES);
                     optional_attributes(out, attrs, limits::ANNOTATION_ATTRIBUTES, sel);
-                    out.extend_from_slice(b"}}");
                 }
                 TimeEventKind::Message {
                     kind,
@@ -282,40 +267,20 @@ impl SpanJsonWriter {
                     uncompressed_size,
                     compressed_size,
                 } => {
-                    if messages >= limits::MESSAGE_EVENTS {
-                        dropped_messages += 1;
-                        continue;
-                    }
-                    if annotations + messages > 0 {
-                        out.push(b',');
-                    }
-                    messages += 1;
-                    // int64 fields: values above i64::MAX cannot be sent.
-                    let i = |v: u64| v.min(i64::MAX as u64) as i64;
-                    out.extend_from_slice(b"{\"time\":");
-                    time(out, e.time_ns);
                     out.extend_from_slice(b",\"messageEvent\":{\"type\":\"");
-                    out.extend_from_slice(match kind {
-                        MessageKind::Unspecified => b"TYPE_UNSPECIFIED" as &[u8],
-                        MessageKind::Sent => b"SENT",
-                        MessageKind::Received => b"RECEIVED",
-                    });
+                    out.extend_from_slice(message_type(*kind).as_bytes());
                     out.extend_from_slice(b"\",\"id\":");
-                    int_string(out, i(*id));
+                    int_string(out, int64(*id));
                     out.extend_from_slice(b",\"uncompressedSizeBytes\":");
-                    int_string(out, i(*uncompressed_size));
+                    int_string(out, int64(*uncompressed_size));
                     out.extend_from_slice(b",\"compressedSizeBytes\":");
                     int_string(
                         out,
-                        i(if *compressed_size == 0 {
-                            *uncompressed_size
-                        } else {
-                            *compressed_size
-                        }),
+                        int64(compressed_or_not(*compressed_size, *uncompressed_size)),
                     );
-                    out.extend_from_slice(b"}}");
                 }
             }
+            out.extend_from_slice(b"}}");
         }
         out.push(b']');
         if dropped_annotations > 0 {
@@ -328,16 +293,12 @@ impl SpanJsonWriter {
     }
 
     fn links<'a>(&self, out: &mut Vec<u8>, s: &'a SpanData, sel: &mut Selection<'a>) {
-        let mut dropped_links = s.dropped.links;
-        if s.links.is_empty() && dropped_links == 0 {
+        let dropped = dropped_links(s);
+        if s.links.is_empty() && dropped == 0 {
             return;
         }
         out.extend_from_slice(b",\"links\":{\"link\":[");
-        for (n, l) in s.links.iter().enumerate() {
-            if n >= limits::LINKS {
-                dropped_links += 1;
-                continue;
-            }
+        for (n, l) in s.links.iter().take(limits::LINKS).enumerate() {
             if n > 0 {
                 out.push(b',');
             }
@@ -346,18 +307,14 @@ impl SpanJsonWriter {
             out.extend_from_slice(b",\"spanId\":");
             quoted_hex(out, &l.span_id.0);
             out.extend_from_slice(b",\"type\":\"");
-            out.extend_from_slice(match l.kind {
-                LinkKind::Unspecified => b"TYPE_UNSPECIFIED" as &[u8],
-                LinkKind::ChildLinkedSpan => b"CHILD_LINKED_SPAN",
-                LinkKind::ParentLinkedSpan => b"PARENT_LINKED_SPAN",
-            });
+            out.extend_from_slice(link_type(l.kind).as_bytes());
             out.push(b'"');
             optional_attributes(out, &l.attributes, limits::ATTRIBUTES, sel);
             out.push(b'}');
         }
         out.push(b']');
-        if dropped_links > 0 {
-            let _ = write!(out, ",\"droppedLinksCount\":{dropped_links}");
+        if dropped > 0 {
+            let _ = write!(out, ",\"droppedLinksCount\":{dropped}");
         }
         out.push(b'}');
     }
@@ -368,7 +325,10 @@ mod tests {
     use std::borrow::Cow;
 
     use proptest::prelude::*;
-    use tracespool_schema::{DroppedCounts, Link, SpanId, SpanRecord, Status, TimeEvent, TraceId};
+    use tracespool_schema::{
+        DroppedCounts, Link, LinkKind, MessageKind, SpanId, SpanKind, SpanRecord, Status,
+        TimeEvent, TraceId,
+    };
 
     use super::*;
     use crate::convert::to_cloud_trace;
