@@ -13,9 +13,10 @@
 //!   set up, [`now_ns`] reads the system clock: nothing on the caller's
 //!   thread ever waits for calibration.
 //! * The TSC gives durations; the wall-clock offset is re-read from the
-//!   system clock about once a second by the writer thread
-//!   ([`resync`]), so times follow the system clock (NTP slews and steps)
-//!   within the TSC's rate error over one second (microseconds).
+//!   system clock by the writer thread ([`resync`]) about once a second
+//!   (once per flush interval if that is longer), so times follow the
+//!   system clock (NTP slews and steps) within the TSC's rate error over
+//!   that interval (microseconds a second).
 //! * A span's end is never before its start (the span clamps it), even if
 //!   a resync lands between the two reads.
 
