@@ -178,11 +178,10 @@ impl Lanes {
         check_fill: bool,
     ) -> Result<bool, QueuedSpan> {
         let own = &self.lanes[lane].queue;
-        let q = match own.push(q) {
+        let mut q = match own.push(q) {
             Ok(()) => return Ok(check_fill && own.len() >= self.lane_high_water),
             Err(q) => q,
         };
-        let mut q = q;
         for i in 1..self.lanes.len() {
             match self.lanes[(lane + i) % self.lanes.len()].queue.push(q) {
                 Ok(()) => return Ok(true),
@@ -243,7 +242,7 @@ impl Lanes {
         self.lanes.iter().map(|l| l.queue.len()).sum()
     }
 
-    /// Whether `lane` and every other lane is full.
+    /// Whether every lane is full.
     pub(crate) fn is_full(&self) -> bool {
         self.lanes.iter().all(|l| l.queue.is_full())
     }

@@ -251,20 +251,21 @@ pub struct BatchWrite<'a> {
 
 /// Cuts `s` to at most `max` bytes on a character boundary.
 pub fn truncate(s: &str, max: usize) -> TruncatableString {
-    if s.len() <= max {
-        return TruncatableString {
-            value: s.to_owned(),
-            truncated_byte_count: 0,
-        };
+    let kept = cut(s, max);
+    TruncatableString {
+        value: kept.to_owned(),
+        truncated_byte_count: (s.len() - kept.len()) as u32,
     }
-    let mut end = max;
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a
+/// character boundary.
+pub(crate) fn cut(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    TruncatableString {
-        value: s[..end].to_owned(),
-        truncated_byte_count: (s.len() - end) as u32,
-    }
+    &s[..end]
 }
 
 /// OpenTelemetry attribute names → Cloud Trace's well-known labels.
@@ -356,9 +357,16 @@ pub(crate) fn select_attributes<'a>(
     }
 }
 
-/// Whether a resource attribute is sent as a label.
-pub(crate) fn is_sent_resource_key(key: &str) -> bool {
-    !key.starts_with("telemetry.sdk.")
+/// The resource attributes sent as labels, split into those that go before
+/// the span's own attributes (`service.name`) and the rest. The SDK's own
+/// name and version are left out: they travel in `g.co/agent`.
+pub(crate) fn split_resource(resource: &Resource) -> (Vec<Attribute>, Vec<Attribute>) {
+    resource
+        .attributes
+        .iter()
+        .filter(|a| !a.key.starts_with("telemetry.sdk."))
+        .cloned()
+        .partition(|a| a.key == "service.name")
 }
 
 fn val(v: Val<'_>) -> CtValue {
@@ -509,13 +517,7 @@ pub fn to_cloud_trace(project: &str, rec: &SpanRecord) -> CtSpan {
     // Resource attributes that matter most go first, then the span's own,
     // then the rest of the resource. The SDK's own name and version travel
     // in `g.co/agent` instead of three labels on every span.
-    let (res_first, res_rest): (Vec<Attribute>, Vec<Attribute>) = rec
-        .resource
-        .attributes
-        .iter()
-        .filter(|a| is_sent_resource_key(&a.key))
-        .cloned()
-        .partition(|a| a.key == "service.name");
+    let (res_first, res_rest) = split_resource(&rec.resource);
     let agent = agent(&rec.resource);
     let attributes = build_attributes(
         &[&res_first[..], &s.attributes[..], &res_rest[..]],

@@ -14,8 +14,8 @@ use std::io::Write as _;
 use tracespool_schema::{Attribute, AttributeValue, Resource, SpanData, StatusCode, TimeEventKind};
 
 use crate::convert::{
-    agent, compressed_or_not, dropped_events, dropped_links, int64, is_sent_resource_key, limits,
-    link_type, message_type, select_attributes, sent_events, span_kind, Selection, Val,
+    agent, compressed_or_not, cut, dropped_events, dropped_links, int64, limits, link_type,
+    message_type, select_attributes, sent_events, span_kind, split_resource, Selection, Val,
 };
 use crate::timefmt::write_rfc3339_nanos;
 
@@ -37,12 +37,7 @@ struct ResourceParts {
 
 impl ResourceParts {
     fn new(resource: &Resource) -> Self {
-        let (first, rest) = resource
-            .attributes
-            .iter()
-            .filter(|a| is_sent_resource_key(&a.key))
-            .cloned()
-            .partition(|a| a.key == "service.name");
+        let (first, rest) = split_resource(resource);
         ResourceParts {
             resource: resource.clone(),
             first,
@@ -59,15 +54,12 @@ fn escaped(out: &mut Vec<u8>, s: &str) {
 }
 
 fn truncatable(out: &mut Vec<u8>, s: &str, max: usize) {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
+    let kept = cut(s, max);
     out.extend_from_slice(b"{\"value\":");
-    escaped(out, &s[..end]);
-    if end < s.len() {
+    escaped(out, kept);
+    if kept.len() < s.len() {
         out.extend_from_slice(b",\"truncatedByteCount\":");
-        uint(out, (s.len() - end) as u64);
+        uint(out, (s.len() - kept.len()) as u64);
     }
     out.push(b'}');
 }
@@ -102,16 +94,16 @@ fn time(out: &mut Vec<u8>, ns: u64) {
     out.push(b'"');
 }
 
+/// `{"stringValue":{...}` (the caller closes the object).
+fn string_value(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(b"{\"stringValue\":");
+    truncatable(out, s, limits::STRING_VALUE_BYTES);
+}
+
 fn value(out: &mut Vec<u8>, v: Val<'_>) {
     match v {
-        Val::Str(s) => {
-            out.extend_from_slice(b"{\"stringValue\":");
-            truncatable(out, s, limits::STRING_VALUE_BYTES);
-        }
-        Val::Attr(AttributeValue::String(s)) => {
-            out.extend_from_slice(b"{\"stringValue\":");
-            truncatable(out, s, limits::STRING_VALUE_BYTES);
-        }
+        Val::Str(s) => string_value(out, s),
+        Val::Attr(AttributeValue::String(s)) => string_value(out, s),
         Val::Attr(AttributeValue::Int(i)) => {
             out.extend_from_slice(b"{\"intValue\":");
             int_string(out, *i);
