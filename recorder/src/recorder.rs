@@ -126,7 +126,9 @@ pub enum FlushError {
     /// The recorder was shut down.
     #[error("the recorder is shut down")]
     ShutDown,
-    /// Spans were dropped on write errors while flushing.
+    /// Spans were dropped on write errors since the previous flush (while
+    /// this one waited, or before it began): every such span is reported
+    /// by exactly one flush.
     #[error("{0} spans could not be written to the spool")]
     WriteErrors(u64),
 }
@@ -179,6 +181,8 @@ struct Shared {
     writer: OnceLock<Thread>,
     wake_pending: AtomicBool,
     flush_requested: AtomicU64,
+    /// `dropped_write_error` as of the last flush that reported it.
+    write_errors_reported: AtomicU64,
     flush_done: Mutex<FlushState>,
     flush_cv: Condvar,
     space_waiters: AtomicUsize,
@@ -365,6 +369,7 @@ impl RecorderBuilder {
             writer: OnceLock::new(),
             wake_pending: AtomicBool::new(false),
             flush_requested: AtomicU64::new(0),
+            write_errors_reported: AtomicU64::new(0),
             flush_done: Mutex::new(FlushState::default()),
             flush_cv: Condvar::new(),
             space_waiters: AtomicUsize::new(0),
@@ -599,7 +604,6 @@ impl Recorder {
     /// removed by the spool's own budget, which is counted there).
     pub fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
         let sh = &*self.shared;
-        let errors_before = sh.dropped_write_error.load(Ordering::Acquire);
         let epoch = sh.flush_requested.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some(t) = sh.writer.get() {
             t.unpark();
@@ -621,7 +625,11 @@ impl Recorder {
                 .0;
         }
         drop(st);
-        let lost = sh.dropped_write_error.load(Ordering::Acquire) - errors_before;
+        // Spans lost since the last report, also before this call began (a
+        // span ended before it may have failed to be written already).
+        let errors = sh.dropped_write_error.load(Ordering::Acquire);
+        let lost =
+            errors.saturating_sub(sh.write_errors_reported.fetch_max(errors, Ordering::AcqRel));
         if lost > 0 {
             return Err(FlushError::WriteErrors(lost));
         }

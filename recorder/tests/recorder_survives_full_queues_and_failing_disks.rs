@@ -138,6 +138,41 @@ fn failing_writes_are_counted_and_reported_to_the_spool_later() {
     assert_eq!(r.counter(Counter::RecorderWriteErrors).unwrap(), 100);
 }
 
+/// Spans the writer failed to write before `flush()` was called are still
+/// reported by it: `Ok` means every span ended before the call is in the
+/// spool.
+#[test]
+fn a_flush_reports_write_errors_that_happened_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.spool");
+    let fail = Arc::new(AtomicBool::new(true));
+    let sink = FaultySink {
+        inner: Some(SqliteSink::open(&path, Budget::default(), SpoolOptions::default()).unwrap()),
+        gate: None,
+        fail: fail.clone(),
+        appended: Arc::new(AtomicU64::new(0)),
+    };
+    let (rec, guard) = Recorder::builder("unused")
+        .flush_interval(Duration::from_millis(5))
+        .build_with_sink(sink)
+        .unwrap();
+    for _ in 0..50 {
+        drop(rec.span("lost"));
+    }
+    // The writer fails them on its own timer, before any flush.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while rec.stats().dropped_write_error < 50 {
+        assert!(std::time::Instant::now() < deadline, "the writer never ran");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(rec.flush(), Err(FlushError::WriteErrors(50)));
+    // Reported once: the next flush has nothing to report.
+    fail.store(false, Ordering::SeqCst);
+    drop(rec.span("kept"));
+    assert_eq!(rec.flush(), Ok(()));
+    drop(guard);
+}
+
 #[test]
 fn a_full_disk_drops_and_counts_then_recovers_room() {
     let dir = tempfile::tempdir().unwrap();
