@@ -23,8 +23,8 @@ use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
-use tracespool::spool::{AppendOutcome, NewRow, RecorderDrops, SpoolError};
 use tracespool::{Recorder, SpanSink};
+use tracespool_spool::{AppendOutcome, NewRow, RecorderDrops, SpoolError};
 
 /// The writer's sink for this benchmark: counts and discards.
 struct NullSink(Arc<AtomicU64>);
@@ -35,10 +35,7 @@ impl SpanSink for NullSink {
         _: RecorderDrops,
     ) -> Result<AppendOutcome, SpoolError> {
         self.0.fetch_add(rows.len() as u64, Ordering::Relaxed);
-        Ok(AppendOutcome {
-            written: rows.len() as u64,
-            ..Default::default()
-        })
+        Ok(AppendOutcome::all_written(rows.len() as u64))
     }
 }
 

@@ -50,28 +50,38 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod builder;
 mod clock;
+mod context;
+mod handoff;
 mod propagation;
 mod queue;
 mod recorder;
 mod sampler;
+mod sink;
 mod span;
-pub mod spool;
+mod span_builder;
+mod writer;
 
+pub use builder::{BuildError, RecorderBuilder};
+pub use context::SpanContext;
+pub use handoff::OnFull;
 pub use propagation::{
     format_traceparent, format_x_cloud_trace_context, parse_traceparent,
     parse_x_cloud_trace_context, PropagationError,
 };
-pub use recorder::{
-    BuildError, FlushError, FlushGuard, OnFull, Recorder, RecorderBuilder, RecorderStats, SpanSink,
-    SqliteSink,
-};
+pub use recorder::{FlushError, FlushGuard, Recorder, RecorderStats};
 pub use sampler::Sampler;
-pub use span::{Entered, EnteredSpan, Span, SpanBuilder, SpanContext};
+pub use sink::{SpanSink, SqliteSink};
+pub use span::{Entered, EnteredSpan, Span};
+pub use span_builder::SpanBuilder;
 pub use tracespool_schema as schema;
 pub use tracespool_schema::{
     Attribute, AttributeValue, LinkKind, MessageKind, SpanId, SpanKind, StatusCode, TraceId,
 };
+/// The spool's writing half and its types (`tracespool-spool`), for
+/// [`SpanSink`] implementations and budget settings.
+pub use tracespool_spool as spool;
 
 /// Per-span caps applied while recording, so one runaway span cannot grow
 /// without bound. What is over a cap is dropped and counted in the span's

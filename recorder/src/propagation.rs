@@ -3,7 +3,7 @@
 
 use tracespool_schema::{SpanId, TraceId};
 
-use crate::span::SpanContext;
+use crate::context::SpanContext;
 
 /// Why a propagation header could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

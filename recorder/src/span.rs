@@ -1,90 +1,23 @@
-//! Spans, their context, and the per-thread current span.
+//! A span in progress ([`Span`]) and the guards that make it the thread's
+//! current span ([`Entered`], [`EnteredSpan`]).
 
-use std::cell::RefCell;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use tracespool_schema::{
     Attribute, AttributeValue, Link, LinkKind, MessageKind, SpanData, SpanId, SpanKind, Status,
     StatusCode, Str, TimeEvent, TimeEventKind, TraceId,
 };
 
+use crate::clock::now_ns;
+use crate::context::{pop_current, push_current, SpanContext};
+use crate::handoff::ThreadHandle;
 use crate::limits;
-use crate::recorder::{now_ns, Recorder};
-
-/// The identity of a span, as children and other processes see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SpanContext {
-    trace_id: TraceId,
-    span_id: SpanId,
-    sampled: bool,
-    remote: bool,
-}
-
-impl SpanContext {
-    /// A context received from another process (e.g. parsed from a
-    /// `traceparent` header).
-    pub fn remote(trace_id: TraceId, span_id: SpanId, sampled: bool) -> Self {
-        SpanContext {
-            trace_id,
-            span_id,
-            sampled,
-            remote: true,
-        }
-    }
-
-    pub(crate) fn local(trace_id: TraceId, span_id: SpanId, sampled: bool) -> Self {
-        SpanContext {
-            trace_id,
-            span_id,
-            sampled,
-            remote: false,
-        }
-    }
-
-    /// The trace id.
-    pub fn trace_id(&self) -> TraceId {
-        self.trace_id
-    }
-    /// The span id.
-    pub fn span_id(&self) -> SpanId {
-        self.span_id
-    }
-    /// Whether the span is recorded (sampled).
-    pub fn is_sampled(&self) -> bool {
-        self.sampled
-    }
-    /// Whether the context came from another process.
-    pub fn is_remote(&self) -> bool {
-        self.remote
-    }
-
-    /// The innermost entered span of this thread, if any.
-    pub fn current() -> Option<SpanContext> {
-        CURRENT.with(|c| c.borrow().last().copied())
-    }
-}
-
-thread_local! {
-    static CURRENT: RefCell<Vec<SpanContext>> = const { RefCell::new(Vec::new()) };
-}
-
-fn push_current(ctx: SpanContext) {
-    CURRENT.with(|c| c.borrow_mut().push(ctx));
-}
-
-fn pop_current(ctx: SpanContext) {
-    CURRENT.with(|c| {
-        let mut stack = c.borrow_mut();
-        // Guards normally drop in reverse order; if not, remove the right one.
-        if let Some(pos) = stack.iter().rposition(|x| *x == ctx) {
-            stack.remove(pos);
-        }
-    });
-}
+use crate::queue::QueuedSpan;
 
 pub(crate) struct Recording {
-    pub(crate) handle: std::sync::Arc<crate::recorder::ThreadHandle>,
-    pub(crate) data: crate::queue::QueuedSpan,
+    pub(crate) handle: Arc<ThreadHandle>,
+    pub(crate) data: QueuedSpan,
 }
 
 /// A span in progress. It ends when dropped (or at [`Span::end`]), and is
@@ -230,8 +163,8 @@ impl Span {
                 return;
             }
             d.links.push(Link {
-                trace_id: to.trace_id,
-                span_id: to.span_id,
+                trace_id: to.trace_id(),
+                span_id: to.span_id(),
                 kind,
                 attributes,
             });
@@ -272,7 +205,7 @@ impl Span {
 }
 
 #[inline]
-fn set_attr(d: &mut SpanData, key: Str, value: AttributeValue) {
+pub(crate) fn set_attr(d: &mut SpanData, key: Str, value: AttributeValue) {
     if let Some(a) = d.attributes.iter_mut().find(|a| a.key == key) {
         a.value = value;
     } else if d.attributes.len() >= limits::MAX_ATTRIBUTES {
@@ -290,6 +223,7 @@ impl Drop for Span {
     }
 }
 
+/// Pushes `ctx` and returns the guard that pops it.
 pub(crate) fn enter_ctx<'a>(ctx: SpanContext) -> Entered<'a> {
     push_current(ctx);
     Entered {
@@ -344,95 +278,5 @@ impl std::ops::DerefMut for EnteredSpan {
 impl Drop for EnteredSpan {
     fn drop(&mut self) {
         pop_current(self.span.ctx);
-    }
-}
-
-/// Builds a span with explicit options. From [`Recorder::span_builder`].
-#[must_use = "call .start() to start the span"]
-pub struct SpanBuilder {
-    pub(crate) recorder: Recorder,
-    pub(crate) name: Str,
-    pub(crate) parent: ParentChoice,
-    pub(crate) kind: SpanKind,
-    pub(crate) attributes: Vec<Attribute>,
-    pub(crate) links: Vec<Link>,
-    pub(crate) start_ns: Option<u64>,
-}
-
-pub(crate) enum ParentChoice {
-    Current,
-    Root,
-    Explicit(SpanContext),
-}
-
-impl SpanBuilder {
-    /// Uses this parent instead of the thread's current span.
-    pub fn parent(mut self, parent: SpanContext) -> Self {
-        self.parent = ParentChoice::Explicit(parent);
-        self
-    }
-    /// Uses this parent if `Some`, else starts a new trace.
-    pub fn parent_opt(mut self, parent: Option<SpanContext>) -> Self {
-        self.parent = match parent {
-            Some(p) => ParentChoice::Explicit(p),
-            None => ParentChoice::Root,
-        };
-        self
-    }
-    /// Starts a new trace, ignoring the current span.
-    pub fn root(mut self) -> Self {
-        self.parent = ParentChoice::Root;
-        self
-    }
-    /// Sets the kind.
-    pub fn kind(mut self, kind: SpanKind) -> Self {
-        self.kind = kind;
-        self
-    }
-    /// Adds an attribute.
-    pub fn attribute(mut self, key: impl Into<Str>, value: impl Into<AttributeValue>) -> Self {
-        self.attributes.push(Attribute::new(key, value));
-        self
-    }
-    /// Adds a link.
-    pub fn link(mut self, to: SpanContext, kind: LinkKind, attributes: Vec<Attribute>) -> Self {
-        self.links.push(Link {
-            trace_id: to.trace_id,
-            span_id: to.span_id,
-            kind,
-            attributes,
-        });
-        self
-    }
-    /// Sets the start time (ns since the Unix epoch) instead of now.
-    pub fn start_time_ns(mut self, start_ns: u64) -> Self {
-        self.start_ns = Some(start_ns);
-        self
-    }
-
-    /// Starts the span.
-    pub fn start(self) -> Span {
-        let SpanBuilder {
-            recorder,
-            name,
-            parent,
-            kind,
-            attributes,
-            links,
-            start_ns,
-        } = self;
-        let parent = match parent {
-            ParentChoice::Current => SpanContext::current(),
-            ParentChoice::Root => None,
-            ParentChoice::Explicit(p) => Some(p),
-        };
-        recorder.start_with(name, parent, kind, start_ns, |d| {
-            for a in attributes {
-                set_attr(d, a.key, a.value);
-            }
-            let room = limits::MAX_LINKS.saturating_sub(d.links.len());
-            d.dropped.links += links.len().saturating_sub(room) as u32;
-            d.links.extend(links.into_iter().take(room));
-        })
     }
 }

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use tracespool::schema::{decode_record, SpanRecord, TimeEventKind};
-use tracespool::spool::{SpoolOptions, SpoolReader};
 use tracespool::*;
+use tracespool_spool::{SpoolOptions, SpoolReader};
 
 fn read_all(path: &std::path::Path) -> Vec<SpanRecord> {
     let r = SpoolReader::open(path, &SpoolOptions::default()).unwrap();

@@ -6,8 +6,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use tracespool::spool::*;
 use tracespool::*;
+use tracespool_spool::*;
 
 /// A sink that blocks until released, then fails while `fail` is set.
 struct FaultySink {
@@ -27,18 +27,15 @@ impl SpanSink for FaultySink {
             g.wait();
         }
         if self.fail.load(Ordering::SeqCst) {
-            return Err(SpoolError::Io {
+            return Err(SpoolError::Open(OpenError::Io {
                 path: "injected".into(),
                 source: std::io::Error::other("injected write failure"),
-            });
+            }));
         }
         self.appended.fetch_add(rows.len() as u64, Ordering::SeqCst);
         match &mut self.inner {
             Some(s) => s.append(rows, drops),
-            None => Ok(AppendOutcome {
-                written: rows.len() as u64,
-                ..Default::default()
-            }),
+            None => Ok(AppendOutcome::all_written(rows.len() as u64)),
         }
     }
 }

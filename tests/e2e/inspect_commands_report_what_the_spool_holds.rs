@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
-use tracespool::spool::{SpoolOptions, SpoolReader};
+use tracespool_spool::{SpoolOptions, SpoolReader};
 use tracespool_tests::{record_spans, standin, test_account, validate, write_key_file};
 
 fn ts(args: &[&str], spool: &Path) -> Output {
@@ -151,7 +151,8 @@ fn quarantined_and_corrupt_rows_are_shown_not_fatal() {
         ])
         .unwrap();
         // Corrupt row 6 behind the spool's back.
-        r.connection()
+        rusqlite::Connection::open(&spool)
+            .unwrap()
             .execute(
                 "UPDATE spans SET record = x'54535052010203' WHERE id = 6",
                 [],
@@ -268,7 +269,7 @@ fn empty_spools_and_files_that_are_not_spools() {
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("e.spool");
     drop(
-        tracespool::spool::SpoolWriter::open(&spool, Default::default(), &SpoolOptions::default())
+        tracespool_spool::SpoolWriter::open(&spool, Default::default(), &SpoolOptions::default())
             .unwrap(),
     );
     let v = ok_json(&ts(&["inspect", "--json"], &spool));

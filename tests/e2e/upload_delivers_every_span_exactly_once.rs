@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use tracespool::spool::{Counter, SpoolOptions, SpoolReader};
+use tracespool_spool::{Counter, SpoolOptions, SpoolReader};
 use tracespool_tests::standin::StandIn;
 use tracespool_tests::{record_spans, span_id_of, test_account, write_key_file};
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-use tracespool::spool::{Counter, SpoolOptions, SpoolReader};
+use tracespool_spool::{Counter, SpoolOptions, SpoolReader};
 use tracespool_tests::standin::{Fault, StandIn};
 use tracespool_tests::{record_spans, span_id_of, test_account, write_key_file};
 
@@ -273,7 +273,7 @@ fn configuration_errors_exit_78_and_a_second_uploader_exits_69() {
     ));
     assert_eq!(out.status.code(), Some(78));
 
-    let lock = tracespool::spool::UploaderLock::try_acquire(&t.spool)
+    let lock = tracespool_spool::UploaderLock::try_acquire(&t.spool)
         .unwrap()
         .unwrap();
     let (out, err) = run(upload(&t.spool, &s.endpoint(), &key, &["--once"]));

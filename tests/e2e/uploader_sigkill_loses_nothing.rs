@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tracespool::spool::{SpoolOptions, SpoolReader};
+use tracespool_spool::{SpoolOptions, SpoolReader};
 use tracespool_tests::standin::{Fault, StandIn};
 use tracespool_tests::{record_spans, span_id_of, test_account, write_key_file};
 

@@ -99,6 +99,8 @@ struct State {
     token_requests: u64,
     rejected: Vec<String>,
     request_times: Vec<Instant>,
+    /// The time (s since the epoch) span windows are judged at; `None`: now.
+    as_of: Option<u64>,
 }
 
 type Shared = Arc<(Mutex<State>, Condvar)>;
@@ -158,6 +160,13 @@ impl StandIn {
     /// Queues faults for the next `batchWrite` requests, in order.
     pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
         self.state.0.lock().unwrap().faults.extend(faults);
+    }
+
+    /// Judges span times (the 14-day and 3-day windows) as of this time,
+    /// in seconds since the epoch, instead of now: for golden spools
+    /// recorded long ago (with the uploader's hidden `--as-of`).
+    pub fn judge_times_as_of(&self, secs: u64) {
+        self.state.0.lock().unwrap().as_of = Some(secs);
     }
 
     /// Rejects (400) every request carrying this span id.
@@ -284,7 +293,7 @@ fn handle(
             None,
         );
     }
-    let (fault, authorized, poison) = {
+    let (fault, authorized, poison, as_of) = {
         let mut st = state.0.lock().unwrap();
         st.requests += 1;
         st.request_times.push(Instant::now());
@@ -293,7 +302,7 @@ fn handle(
             .and_then(|h| h.strip_prefix("Bearer "))
             .is_some_and(|t| st.tokens.contains(t));
         let poison = (!st.poison_span_ids.is_empty()).then(|| st.poison_span_ids.clone());
-        (st.faults.pop_front(), token_ok, poison)
+        (st.faults.pop_front(), token_ok, poison, st.as_of)
     };
     match fault {
         Some(Fault::Reset) => return Reply::Reset,
@@ -345,7 +354,7 @@ fn handle(
     let result = crate::validate::validate_body(
         &req.body,
         &project,
-        now_s(),
+        as_of.unwrap_or_else(now_s),
         poison.as_ref().unwrap_or(&no_poison),
         |n| {
             // The validator checked the shape (`.../traces/T/spans/S`, T

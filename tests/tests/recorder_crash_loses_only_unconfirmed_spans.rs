@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tracespool::schema::{decode_record, AttributeValue};
-use tracespool::spool::{SpoolOptions, SpoolReader};
+use tracespool_spool::{SpoolOptions, SpoolReader};
 
 #[test]
 fn sigkill_mid_run_keeps_every_confirmed_span() {
@@ -64,8 +64,8 @@ fn sigkill_mid_run_keeps_every_confirmed_span() {
         }
         assert!(this_run as i64 >= confirmed);
         // The tallies agree with the rows after the crash.
-        let n: i64 = r
-            .connection()
+        let n: i64 = rusqlite::Connection::open(r.path())
+            .unwrap()
             .query_row("SELECT count(*) FROM spans", [], |x| x.get(0))
             .unwrap();
         assert_eq!(r.totals().unwrap().pending_rows as i64, n);

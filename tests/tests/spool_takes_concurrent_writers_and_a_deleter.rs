@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tracespool::spool::{Counter, SpoolOptions, SpoolReader};
+use tracespool_spool::{Counter, SpoolOptions, SpoolReader};
 
 #[test]
 fn two_writer_processes_and_a_deleter_count_exactly() {
@@ -12,7 +12,7 @@ fn two_writer_processes_and_a_deleter_count_exactly() {
     let path = dir.path().join("multi.spool");
     // Create the spool first so the deleter can open it.
     drop(
-        tracespool::spool::SpoolWriter::open(&path, Default::default(), &SpoolOptions::default())
+        tracespool_spool::SpoolWriter::open(&path, Default::default(), &SpoolOptions::default())
             .unwrap(),
     );
     let spawn = |n: u64| {

@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion, SamplingMode, Throughput};
-use tracespool::spool::{Counter, SpoolOptions, SpoolReader};
+use tracespool_spool::{Counter, SpoolOptions, SpoolReader};
 use tracespool_tests::standin::StandIn;
 use tracespool_tests::{record_spans, test_account, write_key_file};
 

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use serde_json::{json, Value};
-use tracespool::spool::{
-    lock_path, now_ns, Counter, RowFilter, SpanRow, SpanState, SpoolOptions, SpoolReader,
-    UploaderLock,
-};
 use tracespool_schema::{
     decode_record, peek_version, AttributeValue, SpanId, TimeEventKind, TraceId, RECORD_VERSION,
+};
+use tracespool_spool::{
+    lock_path, now_ns, Counter, RowFilter, SpanRow, SpanState, SpoolOptions, SpoolReader,
+    UploaderLock,
 };
 
 use crate::convert::to_cloud_trace;

@@ -126,6 +126,11 @@ struct UploadArgs {
     /// Wait for another uploader to release the spool instead of exiting 69.
     #[arg(long)]
     wait_for_lock: bool,
+    /// Judge Cloud Trace's 14-day window as of this RFC 3339 time instead
+    /// of now. Hidden: the tests replay golden spools, recorded long ago,
+    /// with it (a real Cloud Trace still refuses spans past its window).
+    #[arg(long, hide = true, value_parser = humantime::parse_rfc3339)]
+    as_of: Option<std::time::SystemTime>,
 }
 
 /// Which project, which API endpoint, which credentials (`upload` and
@@ -185,18 +190,22 @@ fn main() -> ExitCode {
             eprintln!("tracespool: {e:#}");
             let config = e.chain().any(|c| {
                 c.downcast_ref::<ConfigError>().is_some()
+                    || c.downcast_ref::<tracespool_spool::OpenError>()
+                        .is_some_and(is_config_open_error)
                     || matches!(
-                        c.downcast_ref::<tracespool::spool::SpoolError>(),
-                        Some(
-                            tracespool::spool::SpoolError::NotASpool { .. }
-                                | tracespool::spool::SpoolError::NewerFormat { .. }
-                                | tracespool::spool::SpoolError::Io { .. }
-                        )
+                        c.downcast_ref::<tracespool_spool::SpoolError>(),
+                        Some(tracespool_spool::SpoolError::Open(o)) if is_config_open_error(o)
                     )
             });
             ExitCode::from(if config { EXIT_CONFIG } else { 1 })
         }
     }
+}
+
+/// Whether opening the spool failed for a reason the operator must fix
+/// (exit 78), not SQLite trouble that may pass.
+fn is_config_open_error(e: &tracespool_spool::OpenError) -> bool {
+    !matches!(e, tracespool_spool::OpenError::Sqlite { .. })
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -283,7 +292,7 @@ fn check_spool_exists(spool: &Path) -> anyhow::Result<()> {
 }
 
 async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
-    use tracespool::spool::UploaderLock;
+    use tracespool_spool::UploaderLock;
     check_spool_exists(&a.spool)?;
     let mut auth = auth::Auth::new(a.cloud.source());
     let project = if a.dry_run {
@@ -333,7 +342,7 @@ async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
                     message: format!(
                         "{}: another uploader is working on this spool (lock {}); exiting",
                         a.spool.display(),
-                        tracespool::spool::lock_path(&a.spool).display()
+                        tracespool_spool::lock_path(&a.spool).display()
                     ),
                 }
                 .into())
@@ -357,6 +366,11 @@ async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
         dry_run: a.dry_run,
         request_timeout: a.request_timeout,
         max_backoff: a.max_backoff,
+        expiry_as_of_ns: a.as_of.map(|t| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0)
+        }),
     };
     tracing::info!(spool = %cfg.spool.display(), project = %cfg.project, endpoint = %cfg.endpoint,
         credentials = %auth.source().describe(), once = cfg.once, "uploading");

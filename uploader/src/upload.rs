@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tokio::sync::{watch, Notify};
-use tracespool::spool::{now_ns, Counter, LeasedSpan, SpoolOptions, SpoolReader};
 use tracespool_schema::RecordDecoder;
+use tracespool_spool::{now_ns, Counter, LeasedSpan, SpoolOptions, SpoolReader};
 
 use crate::auth::Auth;
 use crate::convert::is_expired;
@@ -59,6 +59,8 @@ pub struct UploadConfig {
     pub request_timeout: Duration,
     /// Longest backoff between retries.
     pub max_backoff: Duration,
+    /// The time the 14-day window is judged at (`None`: now).
+    pub expiry_as_of_ns: Option<u64>,
 }
 
 /// How the run ended.
@@ -321,14 +323,15 @@ impl Uploader {
     pub async fn run(&mut self) -> anyhow::Result<Outcome> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<FromPrep>(2);
         let (ctl_tx, ctl_rx) = std::sync::mpsc::channel::<()>();
-        let (spool, project, batch) = (
+        let (spool, project, batch, as_of) = (
             self.cfg.spool.clone(),
             self.cfg.project.clone(),
             self.cfg.batch_size,
+            self.cfg.expiry_as_of_ns,
         );
         std::thread::Builder::new()
             .name("tracespool-prepare".into())
-            .spawn(move || prepare_loop(&spool, &project, batch, tx, ctl_rx))
+            .spawn(move || prepare_loop(&spool, &project, batch, as_of, tx, ctl_rx))
             .context("start the preparing thread")?;
         loop {
             if *self.shutdown.borrow() {
@@ -773,12 +776,11 @@ fn prepare_loop(
     spool: &std::path::Path,
     project: &str,
     batch: usize,
+    as_of: Option<u64>,
     tx: tokio::sync::mpsc::Sender<FromPrep>,
     ctl: std::sync::mpsc::Receiver<()>,
 ) {
-    let reader = match SpoolReader::open(spool, &SpoolOptions::default())
-        .and_then(|r| r.read_mostly().map(|()| r))
-    {
+    let reader = match SpoolReader::open(spool, &SpoolOptions::default()) {
         Ok(r) => r,
         Err(e) => {
             let _ = tx.blocking_send(FromPrep::Failed(e.to_string()));
@@ -803,7 +805,8 @@ fn prepare_loop(
             continue;
         };
         cursor = last;
-        let msg = FromPrep::Batch(prepare(lease, &mut decoder, &mut json, now_ns()));
+        let now = as_of.unwrap_or_else(now_ns);
+        let msg = FromPrep::Batch(prepare(lease, &mut decoder, &mut json, now));
         if tx.blocking_send(msg).is_err() {
             return;
         }

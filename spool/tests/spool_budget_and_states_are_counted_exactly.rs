@@ -2,7 +2,12 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use tracespool::spool::*;
+use tracespool_spool::*;
+
+/// A plain SQLite connection on the spool file, as `sqlite3` would open it.
+fn sql(r: &SpoolReader) -> rusqlite::Connection {
+    rusqlite::Connection::open(r.path()).unwrap()
+}
 
 fn row<'a>(
     name: &'a str,
@@ -29,10 +34,8 @@ fn append_named(w: &mut SpoolWriter, names: &[String], rec: &[u8], end_ns: u64) 
 }
 
 fn names(r: &SpoolReader) -> Vec<String> {
-    let mut stmt = r
-        .connection()
-        .prepare("SELECT name FROM spans ORDER BY id")
-        .unwrap();
+    let c = sql(r);
+    let mut stmt = c.prepare("SELECT name FROM spans ORDER BY id").unwrap();
     stmt.query_map([], |r| r.get(0))
         .unwrap()
         .map(Result::unwrap)
@@ -185,8 +188,7 @@ fn lease_ack_quarantine_requeue_keep_tallies_exact() {
     assert_eq!(c[&Counter::UploadExpired], 1);
     assert_eq!(c[&Counter::Purged], 1);
     // Tallies match a real count.
-    let n: i64 = r
-        .connection()
+    let n: i64 = sql(&r)
         .query_row("SELECT count(*) FROM spans", [], |x| x.get(0))
         .unwrap();
     assert_eq!(n, 5);
@@ -206,13 +208,11 @@ fn new_spool_is_private_and_marked() {
         assert_eq!(mode & 0o777, 0o600, "{f}");
     }
     let r = SpoolReader::open(&path, &SpoolOptions::default()).unwrap();
-    let app: i32 = r
-        .connection()
+    let app: i32 = sql(&r)
         .query_row("PRAGMA application_id", [], |x| x.get(0))
         .unwrap();
     assert_eq!(app, APPLICATION_ID);
-    let view: (String, Option<String>, String) = r
-        .connection()
+    let view: (String, Option<String>, String) = sql(&r)
         .query_row(
             "SELECT trace_id, parent_span_id, state FROM spans_readable",
             [],
@@ -228,7 +228,7 @@ fn files_that_are_not_spools_get_clear_errors() {
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, vec![b'x'; 8192]).unwrap();
     let e = SpoolReader::open(&text, &SpoolOptions::default()).unwrap_err();
-    assert!(matches!(e, SpoolError::NotASpool { .. }), "{e}");
+    assert!(matches!(e, OpenError::NotASpool { .. }), "{e}");
     assert!(e.to_string().contains("notes.txt"), "{e}");
     assert_eq!(
         std::fs::read(&text).unwrap(),
@@ -242,7 +242,7 @@ fn files_that_are_not_spools_get_clear_errors() {
         .execute_batch("CREATE TABLE t(x)")
         .unwrap();
     let e = SpoolWriter::open(&other, Budget::default(), &SpoolOptions::default()).unwrap_err();
-    assert!(matches!(e, SpoolError::NotASpool { .. }), "{e}");
+    assert!(matches!(e, OpenError::NotASpool { .. }), "{e}");
 
     let newer = dir.path().join("newer.spool");
     drop(SpoolWriter::open(&newer, Budget::default(), &SpoolOptions::default()).unwrap());
@@ -251,14 +251,11 @@ fn files_that_are_not_spools_get_clear_errors() {
         .execute_batch("PRAGMA user_version = 99")
         .unwrap();
     let e = SpoolReader::open(&newer, &SpoolOptions::default()).unwrap_err();
-    assert!(
-        matches!(e, SpoolError::NewerFormat { found: 99, .. }),
-        "{e}"
-    );
+    assert!(matches!(e, OpenError::NewerFormat { found: 99, .. }), "{e}");
 
     let missing = dir.path().join("missing.spool");
     let e = SpoolReader::open(&missing, &SpoolOptions::default()).unwrap_err();
-    assert!(matches!(e, SpoolError::Io { .. }), "{e}");
+    assert!(matches!(e, OpenError::Io { .. }), "{e}");
     assert!(!missing.exists(), "a reader must not create a spool");
 }
 

@@ -1,0 +1,223 @@
+//! Configuring and starting a recorder: [`RecorderBuilder`], the resource
+//! it records with, and the writer thread it starts.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Duration;
+
+use tracespool_schema::{Attribute, AttributeValue, RecordEncoder, Resource, Str};
+use tracespool_spool::{Budget, Durability, OnBudget, OpenError, RecorderDrops, SpoolOptions};
+
+use crate::handoff::{FlushState, OnFull, Shared};
+use crate::queue::Lanes;
+use crate::recorder::{FlushGuard, Recorder};
+use crate::sampler::Sampler;
+use crate::sink::{SpanSink, SqliteSink};
+use crate::writer::Writer;
+
+/// Why the recorder could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The spool could not be opened.
+    #[error(transparent)]
+    Spool(#[from] OpenError),
+    /// The resource could not be encoded.
+    #[error("resource: {0}")]
+    Resource(#[from] tracespool_schema::EncodeError),
+    /// The writer thread could not be started.
+    #[error("start the writer thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// Configures a [`Recorder`]. From [`Recorder::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct RecorderBuilder {
+    path: PathBuf,
+    queue_capacity: usize,
+    flush_interval: Duration,
+    max_batch: usize,
+    on_full: OnFull,
+    sampler: Sampler,
+    resource: Vec<Attribute>,
+    budget: Budget,
+    spool_options: SpoolOptions,
+}
+
+impl RecorderBuilder {
+    /// Spans the queue holds before [`OnFull`] applies (default 8192, about
+    /// 4 MiB).
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue_capacity = n.max(2);
+        self
+    }
+    /// How often the writer commits (default 100 ms): the most a crash can
+    /// lose, in time.
+    pub fn flush_interval(mut self, d: Duration) -> Self {
+        self.flush_interval = d.max(Duration::from_millis(1));
+        self
+    }
+    /// Most spans per transaction (default 4096).
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = n.max(1);
+        self
+    }
+    /// What to do on a full queue (default [`OnFull::DropNewest`]).
+    pub fn on_full(mut self, p: OnFull) -> Self {
+        self.on_full = p;
+        self
+    }
+    /// The sampler (default parent-based, always on for roots).
+    pub fn sampler(mut self, s: Sampler) -> Self {
+        self.sampler = s;
+        self
+    }
+    /// Sets `service.name`.
+    pub fn service_name(self, name: impl Into<Str>) -> Self {
+        self.resource_attribute("service.name", AttributeValue::String(name.into()))
+    }
+    /// Sets a resource attribute (replacing one with the same key).
+    pub fn resource_attribute(
+        mut self,
+        key: impl Into<Str>,
+        value: impl Into<AttributeValue>,
+    ) -> Self {
+        let a = Attribute::new(key, value);
+        self.resource.retain(|x| x.key != a.key);
+        self.resource.push(a);
+        self
+    }
+    /// Maximum bytes of spans the spool keeps (see `spool::row_bytes`).
+    pub fn max_spool_bytes(mut self, bytes: u64) -> Self {
+        self.budget.max_bytes = Some(bytes);
+        self
+    }
+    /// Maximum age of a span in the spool.
+    pub fn max_span_age(mut self, age: Duration) -> Self {
+        self.budget.max_age = Some(age);
+        self
+    }
+    /// What the size budget drops (default [`OnBudget::DropOldest`]).
+    pub fn on_budget(mut self, p: OnBudget) -> Self {
+        self.budget.on_budget = p;
+        self
+    }
+    /// Commit durability (default [`Durability::Process`]).
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.spool_options.durability = d;
+        self
+    }
+    /// All spool options at once.
+    pub fn spool_options(mut self, o: SpoolOptions) -> Self {
+        self.spool_options = o;
+        self
+    }
+
+    fn resource(&self) -> Resource {
+        let mut attrs: Vec<Attribute> = vec![
+            Attribute::new("telemetry.sdk.name", "tracespool"),
+            Attribute::new("telemetry.sdk.language", "rust"),
+            Attribute::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
+            Attribute::new("process.pid", i64::from(std::process::id())),
+        ];
+        if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+            attrs.push(Attribute::new("host.name", h.trim().to_owned()));
+        }
+        if !self.resource.iter().any(|a| a.key == "service.name") {
+            let exe = std::env::current_exe()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_default();
+            attrs.push(Attribute::new(
+                "service.name",
+                format!("unknown_service:{exe}"),
+            ));
+        }
+        for a in &self.resource {
+            attrs.retain(|x| x.key != a.key);
+            attrs.push(a.clone());
+        }
+        Resource { attributes: attrs }
+    }
+
+    /// Opens the spool (creating it, mode 0600) and starts the writer
+    /// thread.
+    pub fn build(self) -> Result<(Recorder, FlushGuard), BuildError> {
+        let sink = SqliteSink::open(&self.path, self.budget, self.spool_options)?;
+        self.build_with_sink(sink)
+    }
+
+    /// Starts the recorder with a custom [`SpanSink`] (for fault injection
+    /// in tests; the path given to the builder is not used).
+    pub fn build_with_sink(
+        self,
+        sink: impl SpanSink,
+    ) -> Result<(Recorder, FlushGuard), BuildError> {
+        let encoder = RecordEncoder::new(&self.resource())?;
+        let shared = Arc::new(Shared {
+            lanes: Lanes::new(self.queue_capacity, self.max_batch),
+            next_lane: AtomicUsize::new(0),
+            high_water: (self.queue_capacity / 2).max(1),
+            on_full: self.on_full,
+            sampler: self.sampler,
+            encoder,
+            sampled_out: AtomicU64::new(0),
+            dropped_other: AtomicU64::new(0),
+            dequeued: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            dropped_write_error: AtomicU64::new(0),
+            dropped_budget: AtomicU64::new(0),
+            evicted_by_budget: AtomicU64::new(0),
+            dropped_age: AtomicU64::new(0),
+            writer: OnceLock::new(),
+            wake_pending: AtomicBool::new(false),
+            flush_requested: AtomicU64::new(0),
+            write_errors_reported: AtomicU64::new(0),
+            flush_done: Mutex::new(FlushState::default()),
+            flush_cv: Condvar::new(),
+            space_waiters: AtomicUsize::new(0),
+            space_lock: Mutex::new(()),
+            space_cv: Condvar::new(),
+            shutdown: AtomicBool::new(false),
+        });
+        let worker = Writer {
+            shared: shared.clone(),
+            arena: Vec::with_capacity(self.max_batch * 512),
+            ends: Vec::with_capacity(self.max_batch),
+            sink: Box::new(sink),
+            flush_interval: self.flush_interval,
+            max_batch: self.max_batch,
+            reported: RecorderDrops::default(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("tracespool-writer".into())
+            .spawn(move || worker.run())
+            .map_err(BuildError::Thread)?;
+        let _ = shared.writer.set(handle.thread().clone());
+        let recorder = Recorder { shared };
+        let guard = FlushGuard {
+            recorder: recorder.clone(),
+            handle: Mutex::new(Some(handle)),
+        };
+        Ok((recorder, guard))
+    }
+}
+
+impl Recorder {
+    /// A builder for a recorder writing to the spool at `path`.
+    pub fn builder(path: impl AsRef<Path>) -> RecorderBuilder {
+        RecorderBuilder {
+            path: path.as_ref().to_owned(),
+            queue_capacity: 8192,
+            flush_interval: Duration::from_millis(100),
+            max_batch: 4096,
+            on_full: OnFull::DropNewest,
+            sampler: Sampler::default(),
+            resource: Vec::new(),
+            budget: Budget::default(),
+            spool_options: SpoolOptions::default(),
+        }
+    }
+}

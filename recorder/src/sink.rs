@@ -1,0 +1,83 @@
+//! Where the writer thread puts batches: the [`SpanSink`] trait and the
+//! real SQLite spool behind it ([`SqliteSink`]).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tracespool_spool::{
+    AppendOutcome, Budget, NewRow, OpenError, RecorderDrops, SpoolError, SpoolOptions, SpoolWriter,
+};
+
+/// Where the writer thread puts batches. The real one is [`SqliteSink`];
+/// tests put a faulty one in front to prove the recorder survives I/O
+/// failures, and benchmarks a null one to measure the hot path alone.
+///
+/// **Stable.** This trait, and the spool types in its signature
+/// ([`NewRow`], [`RecorderDrops`], [`AppendOutcome`], [`SpoolError`]), are
+/// part of the public API and follow semver like the rest of the crate. A
+/// sink must append a batch all or nothing, and add `drops` to its own
+/// counters only when it returns `Ok`.
+pub trait SpanSink: Send + 'static {
+    /// Appends one batch (all or nothing) and reports the recorder's drops
+    /// that have not been reported yet.
+    fn append(
+        &mut self,
+        rows: &[NewRow<'_>],
+        drops: RecorderDrops,
+    ) -> Result<AppendOutcome, SpoolError>;
+}
+
+/// The SQLite spool as a [`SpanSink`]. Reopens the file when it was deleted
+/// or replaced, and after a failed write (at most once a second).
+#[derive(Debug)]
+pub struct SqliteSink {
+    path: PathBuf,
+    budget: Budget,
+    opts: SpoolOptions,
+    writer: Option<SpoolWriter>,
+    next_open: Instant,
+}
+
+impl SqliteSink {
+    /// Opens the spool now, so that configuration errors surface at once.
+    pub fn open(path: &Path, budget: Budget, opts: SpoolOptions) -> Result<Self, OpenError> {
+        let writer = SpoolWriter::open(path, budget, &opts)?;
+        Ok(SqliteSink {
+            path: path.to_owned(),
+            budget,
+            opts,
+            writer: Some(writer),
+            next_open: Instant::now(),
+        })
+    }
+}
+
+impl SpanSink for SqliteSink {
+    fn append(
+        &mut self,
+        rows: &[NewRow<'_>],
+        drops: RecorderDrops,
+    ) -> Result<AppendOutcome, SpoolError> {
+        if self.writer.as_ref().is_some_and(|w| !w.still_at_path()) {
+            self.writer = None;
+        }
+        if self.writer.is_none() {
+            if Instant::now() < self.next_open {
+                return Err(SpoolError::Open(OpenError::Io {
+                    path: self.path.clone(),
+                    source: std::io::Error::other("spool unavailable; reopening shortly"),
+                }));
+            }
+            self.next_open = Instant::now() + Duration::from_secs(1);
+            self.writer = Some(SpoolWriter::open(&self.path, self.budget, &self.opts)?);
+        }
+        let w = self.writer.as_mut().expect("opened above");
+        let res = w.append(rows, drops);
+        if let Err(e) = &res {
+            if !e.is_busy() {
+                self.writer = None;
+            }
+        }
+        res
+    }
+}

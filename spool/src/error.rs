@@ -1,0 +1,290 @@
+//! Errors of the spool, typed by what failed: opening a file
+//! ([`OpenError`]), an operation on an open spool ([`SpoolError`], which
+//! names the [`Operation`]), or the uploader lock ([`LockError`]).
+//!
+//! No dependency type appears here: SQLite's own error is carried as a
+//! [`SqliteError`] (a code class, the extended result code and SQLite's
+//! message), so its text still reaches the user's logs while the crate is
+//! free to change its SQLite binding.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// The class of an SQLite error (its primary result code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SqliteErrorKind {
+    /// `SQLITE_BUSY`: another connection holds the lock past `busy_timeout`.
+    Busy,
+    /// `SQLITE_LOCKED`: a conflict inside one connection.
+    Locked,
+    /// `SQLITE_FULL`: the disk, or `max_page_count`, is full.
+    DiskFull,
+    /// `SQLITE_CORRUPT`: the file is damaged.
+    Corrupt,
+    /// `SQLITE_NOTADB`: the file is not an SQLite database.
+    NotADatabase,
+    /// `SQLITE_READONLY`: the file or its directory cannot be written.
+    ReadOnly,
+    /// `SQLITE_CANTOPEN`: the file (or its `-wal`/`-shm`) cannot be opened.
+    CantOpen,
+    /// `SQLITE_IOERR`: the operating system reported an I/O error.
+    Io,
+    /// `SQLITE_NOMEM`: out of memory.
+    OutOfMemory,
+    /// Any other SQLite error, or an error of the binding itself.
+    Other,
+}
+
+/// An error reported by SQLite, with its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteError {
+    kind: SqliteErrorKind,
+    extended_code: i32,
+    message: String,
+}
+
+impl SqliteError {
+    /// The class of the error.
+    pub fn kind(&self) -> SqliteErrorKind {
+        self.kind
+    }
+
+    /// SQLite's extended result code (0 when the error did not come from
+    /// SQLite itself).
+    pub fn extended_code(&self) -> i32 {
+        self.extended_code
+    }
+
+    /// SQLite's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for SqliteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SqliteError {}
+
+impl From<rusqlite::Error> for SqliteError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode as C;
+        match &e {
+            rusqlite::Error::SqliteFailure(f, msg) => {
+                let kind = match f.code {
+                    C::DatabaseBusy => SqliteErrorKind::Busy,
+                    C::DatabaseLocked => SqliteErrorKind::Locked,
+                    C::DiskFull => SqliteErrorKind::DiskFull,
+                    C::DatabaseCorrupt => SqliteErrorKind::Corrupt,
+                    C::NotADatabase => SqliteErrorKind::NotADatabase,
+                    C::ReadOnly => SqliteErrorKind::ReadOnly,
+                    C::CannotOpen => SqliteErrorKind::CantOpen,
+                    C::SystemIoFailure => SqliteErrorKind::Io,
+                    C::OutOfMemory => SqliteErrorKind::OutOfMemory,
+                    _ => SqliteErrorKind::Other,
+                };
+                // SQLite's own text ("database or disk is full"), plus the
+                // detail it gave for this call, when that says more.
+                let base = f.to_string();
+                let message = match msg {
+                    Some(m) if m != &base => format!("{m} ({base})"),
+                    _ => base,
+                };
+                SqliteError {
+                    kind,
+                    extended_code: f.extended_code,
+                    message,
+                }
+            }
+            other => SqliteError {
+                kind: SqliteErrorKind::Other,
+                extended_code: 0,
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+/// What the spool was doing when an operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// Appending a batch of spans (recorder).
+    Append,
+    /// Reading pending spans for upload.
+    Lease,
+    /// Deleting delivered spans.
+    Ack,
+    /// Recording the delivered mark.
+    MarkDelivered,
+    /// Deleting single spans (expired).
+    Remove,
+    /// Moving spans to quarantine.
+    Quarantine,
+    /// Putting quarantined spans back to pending.
+    Requeue,
+    /// Deleting spans on an operator's request.
+    Purge,
+    /// Reading the row and byte tallies.
+    ReadTotals,
+    /// Reading or adding to counters.
+    Counters,
+    /// Reading or writing the `meta` table.
+    Meta,
+    /// Listing rows (inspect, export).
+    List,
+    /// Setting a connection pragma.
+    Configure,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Operation::Append => "append spans",
+            Operation::Lease => "read pending spans",
+            Operation::Ack => "delete delivered spans",
+            Operation::MarkDelivered => "mark spans delivered",
+            Operation::Remove => "remove spans",
+            Operation::Quarantine => "quarantine spans",
+            Operation::Requeue => "requeue spans",
+            Operation::Purge => "purge spans",
+            Operation::ReadTotals => "read totals",
+            Operation::Counters => "update counters",
+            Operation::Meta => "read or write meta",
+            Operation::List => "list spans",
+            Operation::Configure => "configure the connection",
+        })
+    }
+}
+
+/// Why a spool could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The file exists but is not a tracespool spool.
+    #[error("{path}: not a tracespool spool ({why})")]
+    NotASpool {
+        /// The file.
+        path: PathBuf,
+        /// What was found instead.
+        why: String,
+    },
+    /// The spool was written by a newer tracespool.
+    #[error("{path}: spool format {found} is newer than this build supports ({supported})")]
+    NewerFormat {
+        /// The file.
+        path: PathBuf,
+        /// Its format version.
+        found: i32,
+        /// The newest this build knows.
+        supported: i32,
+    },
+    /// The file could not be created, found or opened.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file system cannot give the spool what it needs (WAL mode).
+    #[error("{path}: spool unsupported here: {why}")]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// What is missing.
+        why: String,
+    },
+    /// The SQLite library linked into this program has the WAL-reset bug,
+    /// which can corrupt a spool that several connections write. Writing
+    /// is refused; read-only opening still works.
+    #[error(
+        "SQLite {found} is linked into this program, but writing a spool needs {required} or newer \
+         (older versions have the WAL-reset corruption bug): build with tracespool's default \
+         `bundled` feature, or upgrade the system SQLite"
+    )]
+    SqliteTooOld {
+        /// The version linked at run time.
+        found: String,
+        /// The oldest version that is safe.
+        required: &'static str,
+    },
+    /// SQLite failed while opening or checking the file.
+    #[error("{path}: {source}")]
+    Sqlite {
+        /// The file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: SqliteError,
+    },
+}
+
+/// An operation on an open spool failed. Nothing of the operation was
+/// written (every change is one transaction).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpoolError {
+    /// SQLite failed.
+    #[error("spool: {op}: {source}")]
+    Sqlite {
+        /// What the spool was doing.
+        op: Operation,
+        /// SQLite's error.
+        source: SqliteError,
+    },
+    /// The spool could not be (re)opened.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+}
+
+impl SpoolError {
+    /// The SQLite error behind this one, if any.
+    pub fn sqlite(&self) -> Option<&SqliteError> {
+        match self {
+            SpoolError::Sqlite { source, .. } => Some(source),
+            SpoolError::Open(OpenError::Sqlite { source, .. }) => Some(source),
+            SpoolError::Open(_) => None,
+        }
+    }
+
+    /// Whether the error is SQLite's lock contention (`SQLITE_BUSY`): worth
+    /// retrying, not a sign of a failing disk.
+    pub fn is_busy(&self) -> bool {
+        self.sqlite()
+            .is_some_and(|e| matches!(e.kind, SqliteErrorKind::Busy | SqliteErrorKind::Locked))
+    }
+
+    /// Whether the disk (or SQLite's `max_page_count`) is full.
+    pub fn is_disk_full(&self) -> bool {
+        self.sqlite()
+            .is_some_and(|e| e.kind == SqliteErrorKind::DiskFull)
+    }
+}
+
+/// The uploader lock file could not be opened or locked.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct LockError {
+    /// The lock file.
+    pub path: PathBuf,
+    /// The OS error.
+    pub source: std::io::Error,
+}
+
+/// Attaches an [`Operation`] to rusqlite results.
+pub(crate) trait SqlContext<T> {
+    fn op(self, op: Operation) -> Result<T, SpoolError>;
+}
+
+impl<T> SqlContext<T> for rusqlite::Result<T> {
+    fn op(self, op: Operation) -> Result<T, SpoolError> {
+        self.map_err(|e| SpoolError::Sqlite {
+            op,
+            source: e.into(),
+        })
+    }
+}

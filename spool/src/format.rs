@@ -1,0 +1,139 @@
+//! The on-disk format: the schema of format version 1 and the check (and
+//! creation) that every read-write opening runs first.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::{OpenError, SqliteError, SqliteErrorKind};
+
+/// `PRAGMA application_id` of a spool: "TSP1".
+pub const APPLICATION_ID: i32 = 0x5453_5031;
+/// The spool format version this build writes and reads (`PRAGMA user_version`).
+pub const FORMAT_VERSION: i32 = 1;
+/// Bytes counted per row on top of its record, for the disk budget.
+pub const ROW_OVERHEAD_BYTES: u64 = 64;
+
+/// The bytes the budget counts for a row with a record of `record_len` bytes.
+pub fn row_bytes(record_len: usize) -> u64 {
+    record_len as u64 + ROW_OVERHEAD_BYTES
+}
+
+pub(crate) const SCHEMA_V1: &str = r#"
+CREATE TABLE spans (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  trace_id          BLOB NOT NULL,
+  span_id           BLOB NOT NULL,
+  parent_span_id    BLOB,
+  name              TEXT NOT NULL,
+  start_ns          INTEGER NOT NULL,
+  end_ns            INTEGER NOT NULL,
+  state             INTEGER NOT NULL DEFAULT 0,
+  reason            TEXT,
+  quarantined_at_ns INTEGER,
+  record            BLOB NOT NULL
+);
+CREATE INDEX spans_quarantined ON spans(id) WHERE state = 1;
+CREATE TABLE totals (
+  id                INTEGER PRIMARY KEY CHECK (id = 1),
+  pending_rows      INTEGER NOT NULL,
+  pending_bytes     INTEGER NOT NULL,
+  quarantined_rows  INTEGER NOT NULL,
+  quarantined_bytes INTEGER NOT NULL
+);
+INSERT INTO totals VALUES (1, 0, 0, 0, 0);
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE VIEW spans_readable AS
+SELECT id,
+       lower(hex(trace_id)) AS trace_id,
+       lower(hex(span_id)) AS span_id,
+       CASE WHEN parent_span_id IS NULL THEN NULL ELSE lower(hex(parent_span_id)) END AS parent_span_id,
+       name,
+       strftime('%Y-%m-%dT%H:%M:%fZ', start_ns / 1e9, 'unixepoch') AS start_time,
+       (end_ns - start_ns) / 1e6 AS duration_ms,
+       CASE state WHEN 0 THEN 'pending' WHEN 1 THEN 'quarantined' ELSE 'unknown' END AS state,
+       reason,
+       length(record) AS record_bytes
+FROM spans;
+"#;
+
+/// Maps an error met while reading the file's header to the open error a
+/// user understands ("not an SQLite database" rather than SQLite's code).
+pub(crate) fn header_error(path: &Path, e: rusqlite::Error) -> OpenError {
+    let source = SqliteError::from(e);
+    if source.kind() == SqliteErrorKind::NotADatabase {
+        OpenError::NotASpool {
+            path: path.to_owned(),
+            why: "not an SQLite database".into(),
+        }
+    } else {
+        OpenError::Sqlite {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Checks `application_id` and `user_version` of an opened file.
+/// `Ok(false)`: an empty SQLite file (no marker, no objects), which a
+/// read-write opening turns into a spool.
+pub(crate) fn check_marker(conn: &Connection, path: &Path) -> Result<bool, OpenError> {
+    let not_a_spool = |why: String| OpenError::NotASpool {
+        path: path.to_owned(),
+        why,
+    };
+    let app_id: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(|e| header_error(path, e))?;
+    if app_id == 0 {
+        let objects: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(|e| header_error(path, e))?;
+        return if objects == 0 {
+            Ok(false)
+        } else {
+            Err(not_a_spool(format!(
+                "an SQLite database with {objects} other objects"
+            )))
+        };
+    }
+    if app_id != APPLICATION_ID {
+        return Err(not_a_spool(format!(
+            "an SQLite database with application_id {app_id:#x}"
+        )));
+    }
+    let version: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| header_error(path, e))?;
+    if version > FORMAT_VERSION {
+        return Err(OpenError::NewerFormat {
+            path: path.to_owned(),
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    Ok(true)
+}
+
+/// Checks the file is a spool of a supported format, creating the schema in
+/// an empty file. Safe when several processes open a new file at once: the
+/// check and the creation run in one `BEGIN IMMEDIATE` transaction.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
+    let sql_err = |e: rusqlite::Error| OpenError::Sqlite {
+        path: path.to_owned(),
+        source: e.into(),
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| header_error(path, e))?;
+    if !check_marker(&tx, path)? {
+        tx.execute_batch(SCHEMA_V1).map_err(sql_err)?;
+        tx.execute_batch(&format!(
+            "PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={FORMAT_VERSION};"
+        ))
+        .map_err(sql_err)?;
+    }
+    // Future migrations: `if version < 2 { ...; PRAGMA user_version=2 }`.
+    tx.commit().map_err(sql_err)
+}

@@ -1,0 +1,61 @@
+//! How a spool is opened and what it keeps: named policies.
+
+use std::time::Duration;
+
+/// How durable a commit is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Survives a crash of any process (`synchronous=NORMAL` in WAL mode);
+    /// an OS crash or power cut may lose the last commits.
+    #[default]
+    Process,
+    /// Also survives an OS crash or power cut (`synchronous=FULL`: an fsync
+    /// per commit).
+    PowerLoss,
+}
+
+/// What to drop when a batch would take the spool over its size budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OnBudget {
+    /// Delete the oldest rows to make room (keep the most recent spans).
+    #[default]
+    DropOldest,
+    /// Refuse the new spans that do not fit (keep the oldest spans).
+    DropNewest,
+}
+
+/// Limits on what the spool keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Budget {
+    /// Maximum bytes of rows (see [`crate::row_bytes`]); `None`: unlimited.
+    pub max_bytes: Option<u64>,
+    /// Maximum age of a span (by its end time); older spans are deleted by
+    /// writers and counted as `age_expired`. `None`: unlimited.
+    pub max_age: Option<Duration>,
+    /// What to drop when `max_bytes` is reached.
+    pub on_budget: OnBudget,
+}
+
+/// How to open a spool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpoolOptions {
+    /// Commit durability.
+    pub durability: Durability,
+    /// How long to wait for another process's write lock before giving up.
+    pub busy_timeout: Duration,
+    /// SQLite's `max_page_count`, to cap the file at the SQLite level (and,
+    /// in tests, to make a real "disk full"). `None`: SQLite's default.
+    pub max_page_count: Option<u64>,
+}
+
+impl Default for SpoolOptions {
+    fn default() -> Self {
+        SpoolOptions {
+            durability: Durability::Process,
+            busy_timeout: Duration::from_secs(10),
+            max_page_count: None,
+        }
+    }
+}

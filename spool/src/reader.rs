@@ -1,0 +1,351 @@
+//! The reading (consuming) half: leases pending spans oldest first,
+//! acknowledges (deletes) delivered ones, quarantines bad ones one by one,
+//! requeues and purges, and reads the tallies. Used by the one uploader that
+//! holds the [`crate::UploaderLock`], by operators' commands, and (opened
+//! read-only, see [`SpoolReader::open_read_only`]) by `inspect`.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::connection::{must_exist, open_read_only, open_rw, write_tx};
+use crate::error::{OpenError, Operation, SpoolError, SqlContext};
+use crate::format::ROW_OVERHEAD_BYTES;
+use crate::now_ns;
+use crate::options::SpoolOptions;
+use crate::tally::{
+    add_counter, add_totals, delete_counted, neg, plus, read_counter, read_totals, to_i64, Counter,
+    Totals,
+};
+
+/// A pending span handed out by [`SpoolReader::lease`].
+#[derive(Debug, Clone)]
+pub struct LeasedSpan {
+    /// The row id (`spans.id`).
+    pub row_id: i64,
+    /// The encoded record.
+    pub record: Vec<u8>,
+}
+
+/// A quarantined row, as listed by [`SpoolReader::quarantined`].
+#[derive(Debug, Clone)]
+pub struct QuarantinedRow {
+    /// The row id.
+    pub row_id: i64,
+    /// Why.
+    pub reason: String,
+    /// When, ns since the Unix epoch.
+    pub at_ns: u64,
+}
+
+/// The `meta` key of the delivered mark (see invariant 5).
+pub const DELIVERED_THROUGH: &str = "delivered_through";
+
+/// The reading (consuming) half: leases pending spans oldest first,
+/// acknowledges (deletes) delivered ones, quarantines bad ones one by one,
+/// requeues, and reads counts. Used by the one uploader that holds the
+/// [`UploaderLock`], and by `inspect`.
+pub struct SpoolReader {
+    pub(crate) conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SpoolReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpoolReader")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl SpoolReader {
+    /// Opens an existing spool for consuming (read and delete). Fails with
+    /// an `Io` error if it does not exist, and with `NotASpool` if the file
+    /// is something else.
+    pub fn open(path: &Path, opts: &SpoolOptions) -> Result<Self, OpenError> {
+        must_exist(path)?;
+        Ok(SpoolReader {
+            conn: open_rw(path, opts)?,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Opens an existing spool read-only (for `inspect`): never writes,
+    /// never takes the write lock, never creates anything. Works with any
+    /// SQLite version (see [`crate::MIN_SQLITE_VERSION`]).
+    pub fn open_read_only(path: &Path) -> Result<Self, OpenError> {
+        Ok(SpoolReader {
+            conn: open_read_only(path)?,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The spool's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Row and byte tallies.
+    pub fn totals(&self) -> Result<Totals, SpoolError> {
+        read_totals(&self.conn)
+    }
+
+    /// Every counter (missing ones are 0), in [`Counter::ALL`] order.
+    pub fn counters(&self) -> Result<Vec<(Counter, u64)>, SpoolError> {
+        Counter::ALL
+            .iter()
+            .map(|c| Ok((*c, read_counter(&self.conn, *c)?)))
+            .collect()
+    }
+
+    /// One counter (0 if it was never counted).
+    pub fn counter(&self, c: Counter) -> Result<u64, SpoolError> {
+        read_counter(&self.conn, c)
+    }
+
+    /// Adds to counters (e.g. the uploader's retries).
+    pub fn add_counters(&mut self, deltas: &[(Counter, u64)]) -> Result<(), SpoolError> {
+        let tx = write_tx(&mut self.conn, Operation::Counters)?;
+        for (c, d) in deltas {
+            add_counter(&tx, *c, *d, Operation::Counters)?;
+        }
+        tx.commit().op(Operation::Counters)
+    }
+
+    /// Sets `meta` keys (the uploader's last attempt, success and error).
+    pub fn set_meta(&mut self, pairs: &[(&str, &str)]) -> Result<(), SpoolError> {
+        let tx = write_tx(&mut self.conn, Operation::Meta)?;
+        {
+            let mut stmt = tx
+                .prepare_cached("INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)")
+                .op(Operation::Meta)?;
+            for (k, v) in pairs {
+                stmt.execute(params![k, v]).op(Operation::Meta)?;
+            }
+        }
+        tx.commit().op(Operation::Meta)
+    }
+
+    /// Records that Cloud Trace accepted every pending row with
+    /// `id <= last` (see invariant 5); [`SpoolReader::ack`] on another
+    /// connection deletes them, or [`SpoolReader::ack_delivered`] after a
+    /// crash. The mark never moves back.
+    pub fn mark_delivered(&mut self, last: i64) -> Result<(), SpoolError> {
+        let tx = write_tx(&mut self.conn, Operation::MarkDelivered)?;
+        tx.prepare_cached(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE \
+             SET value = excluded.value WHERE CAST(value AS INTEGER) < CAST(excluded.value AS INTEGER)",
+        )
+        .and_then(|mut s| s.execute(params![DELIVERED_THROUGH, last.to_string()]))
+        .op(Operation::MarkDelivered)?;
+        tx.commit().op(Operation::MarkDelivered)
+    }
+
+    /// Deletes the pending rows at or below the delivered mark, counted as
+    /// `uploaded`: what a killed uploader had delivered but not yet deleted.
+    /// Returns how many rows were deleted.
+    pub fn ack_delivered(&mut self) -> Result<u64, SpoolError> {
+        match self
+            .meta(DELIVERED_THROUGH)?
+            .and_then(|v| v.parse::<i64>().ok())
+        {
+            Some(last) => self.ack(i64::MIN, last),
+            None => Ok(0),
+        }
+    }
+
+    /// Leaves checkpoints to the other connections on the file: commits on
+    /// this one never copy the WAL back into the database. The uploader's
+    /// sending connection uses it, so only its deleting connection (and
+    /// the recorders) pay for checkpoints, off the request path.
+    pub fn no_auto_checkpoint(&self) -> Result<(), SpoolError> {
+        // wal_autocheckpoint=0: no automatic checkpoint after this
+        // connection's commits (another connection's still run).
+        let _: i64 = self
+            .conn
+            .query_row("PRAGMA wal_autocheckpoint=0", [], |r| r.get(0))
+            .op(Operation::Configure)?;
+        Ok(())
+    }
+
+    /// Reads a `meta` key.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, SpoolError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .op(Operation::Meta)
+    }
+
+    /// Up to `limit` pending spans with `row_id > after`, oldest first. Does
+    /// not change the spool: exclusivity comes from the [`UploaderLock`], and
+    /// a span leaves only through [`SpoolReader::ack`] (or quarantine/expiry).
+    pub fn lease(&self, after: i64, limit: usize) -> Result<Vec<LeasedSpan>, SpoolError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, record FROM spans WHERE id > ?1 AND state = 0 ORDER BY id LIMIT ?2",
+            )
+            .op(Operation::Lease)?;
+        let rows = stmt
+            .query_map(params![after, limit as i64], |r| {
+                Ok(LeasedSpan {
+                    row_id: r.get(0)?,
+                    record: r.get(1)?,
+                })
+            })
+            .op(Operation::Lease)?;
+        rows.collect::<Result<Vec<_>, _>>().op(Operation::Lease)
+    }
+
+    /// Deletes the pending rows with ids in `first..=last` (a delivered run
+    /// of a lease) and counts them as `uploaded`, in one transaction.
+    /// Returns how many rows were deleted.
+    pub fn ack(&mut self, first: i64, last: i64) -> Result<u64, SpoolError> {
+        let tx = write_tx(&mut self.conn, Operation::Ack)?;
+        let d = delete_counted(
+            &tx,
+            "id >= ?1 AND id <= ?2 AND state = 0",
+            params![first, last],
+            Operation::Ack,
+        )?;
+        add_totals(&tx, neg(d), Operation::Ack)?;
+        add_counter(&tx, Counter::Uploaded, d[0] as u64, Operation::Ack)?;
+        tx.commit().op(Operation::Ack)?;
+        Ok(d[0] as u64)
+    }
+
+    /// Deletes single pending rows, counting them under `counter` (e.g.
+    /// [`Counter::UploadExpired`]). Returns how many were deleted.
+    pub fn remove(&mut self, row_ids: &[i64], counter: Counter) -> Result<u64, SpoolError> {
+        let tx = write_tx(&mut self.conn, Operation::Remove)?;
+        let mut total = [0i64; 4];
+        for id in row_ids {
+            let d = delete_counted(&tx, "id = ?1 AND state = 0", params![id], Operation::Remove)?;
+            total = plus(total, d);
+        }
+        add_totals(&tx, neg(total), Operation::Remove)?;
+        add_counter(&tx, counter, total[0] as u64, Operation::Remove)?;
+        tx.commit().op(Operation::Remove)?;
+        Ok(total[0] as u64)
+    }
+
+    /// Moves pending rows to quarantine with a reason, one by one.
+    pub fn quarantine(&mut self, rows: &[(i64, &str)]) -> Result<u64, SpoolError> {
+        let tx = write_tx(&mut self.conn, Operation::Quarantine)?;
+        let now = to_i64(now_ns());
+        let mut d = [0i64; 4];
+        {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "UPDATE spans SET state = 1, reason = ?2, quarantined_at_ns = ?3 \
+                     WHERE id = ?1 AND state = 0 RETURNING length(record) + {ROW_OVERHEAD_BYTES}"
+                ))
+                .op(Operation::Quarantine)?;
+            for (id, reason) in rows {
+                let bytes: Option<i64> = stmt
+                    .query_row(params![id, reason, now], |r| r.get(0))
+                    .optional()
+                    .op(Operation::Quarantine)?;
+                if let Some(b) = bytes {
+                    d = [d[0] - 1, d[1] - b, d[2] + 1, d[3] + b];
+                }
+            }
+        }
+        add_totals(&tx, d, Operation::Quarantine)?;
+        add_counter(
+            &tx,
+            Counter::Quarantined,
+            d[2] as u64,
+            Operation::Quarantine,
+        )?;
+        tx.commit().op(Operation::Quarantine)?;
+        Ok(d[2] as u64)
+    }
+
+    /// Quarantined rows, oldest first.
+    pub fn quarantined(&self, limit: usize) -> Result<Vec<QuarantinedRow>, SpoolError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, coalesce(reason, ''), coalesce(quarantined_at_ns, 0) FROM spans \
+                 WHERE state = 1 ORDER BY id LIMIT ?1",
+            )
+            .op(Operation::List)?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(QuarantinedRow {
+                    row_id: r.get(0)?,
+                    reason: r.get(1)?,
+                    at_ns: r.get::<_, i64>(2)?.max(0) as u64,
+                })
+            })
+            .op(Operation::List)?;
+        rows.collect::<Result<Vec<_>, _>>().op(Operation::List)
+    }
+
+    /// Puts quarantined rows back to pending, at the tail (new row ids, so
+    /// a lease in progress is never changed). `None`: every quarantined row.
+    /// Returns how many were requeued.
+    pub fn requeue(&mut self, row_ids: Option<&[i64]>) -> Result<u64, SpoolError> {
+        let tx = write_tx(&mut self.conn, Operation::Requeue)?;
+        let copy = "INSERT INTO spans(trace_id, span_id, parent_span_id, name, start_ns, end_ns, record) \
+                    SELECT trace_id, span_id, parent_span_id, name, start_ns, end_ns, record FROM spans \
+                    WHERE state = 1";
+        let d = match row_ids {
+            None => {
+                tx.execute(&format!("{copy} ORDER BY id"), [])
+                    .op(Operation::Requeue)?;
+                delete_counted(&tx, "state = 1", &[], Operation::Requeue)?
+            }
+            Some(ids) => {
+                let mut total = [0i64; 4];
+                for id in ids {
+                    let n = tx
+                        .execute(&format!("{copy} AND id = ?1"), [id])
+                        .op(Operation::Requeue)?;
+                    if n == 1 {
+                        let d = delete_counted(
+                            &tx,
+                            "id = ?1 AND state = 1",
+                            params![id],
+                            Operation::Requeue,
+                        )?;
+                        total = plus(total, d);
+                    }
+                }
+                total
+            }
+        };
+        let n = d[2];
+        // The copies are pending with the same bytes; the originals are gone.
+        add_totals(&tx, [n, d[3], -n, -d[3]], Operation::Requeue)?;
+        add_counter(&tx, Counter::Requeued, n as u64, Operation::Requeue)?;
+        tx.commit().op(Operation::Requeue)?;
+        Ok(n as u64)
+    }
+
+    /// Deletes every quarantined row (counted as `purged`).
+    pub fn purge_quarantined(&mut self) -> Result<u64, SpoolError> {
+        self.purge_where("state = 1", &[])
+    }
+
+    /// Deletes every row (of any state) that ended before `cutoff_ns`
+    /// (counted as `purged`).
+    pub fn purge_ended_before(&mut self, cutoff_ns: u64) -> Result<u64, SpoolError> {
+        self.purge_where("end_ns < ?1", params![to_i64(cutoff_ns)])
+    }
+
+    fn purge_where(
+        &mut self,
+        cond: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<u64, SpoolError> {
+        let tx = write_tx(&mut self.conn, Operation::Purge)?;
+        let d = delete_counted(&tx, cond, args, Operation::Purge)?;
+        add_totals(&tx, neg(d), Operation::Purge)?;
+        let n = (d[0] + d[2]) as u64;
+        add_counter(&tx, Counter::Purged, n, Operation::Purge)?;
+        tx.commit().op(Operation::Purge)?;
+        Ok(n)
+    }
+}

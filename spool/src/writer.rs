@@ -1,0 +1,283 @@
+//! The writing half: appends batches of spans, applying the disk budget
+//! and the age limit in the same transaction (invariants 1, 4, 6). One per
+//! recorder writer thread; any number of processes may have one on the
+//! same file (invariant 8).
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::connection::{inode, open_rw, write_tx};
+use crate::error::{OpenError, Operation, SpoolError, SqlContext};
+use crate::format::{row_bytes, ROW_OVERHEAD_BYTES};
+use crate::now_ns;
+use crate::options::{Budget, OnBudget, SpoolOptions};
+use crate::tally::{add_counter, add_totals, delete_counted, read_totals, to_i64, Counter, Delta};
+
+const OP: Operation = Operation::Append;
+
+/// One span to append: the columns and the encoded record.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRow<'a> {
+    /// Trace id.
+    pub trace_id: &'a [u8; 16],
+    /// Span id.
+    pub span_id: &'a [u8; 8],
+    /// Parent span id.
+    pub parent_span_id: Option<&'a [u8; 8]>,
+    /// Display name.
+    pub name: &'a str,
+    /// Start, ns since the Unix epoch.
+    pub start_ns: u64,
+    /// End, ns since the Unix epoch.
+    pub end_ns: u64,
+    /// The encoded record (tracespool-schema).
+    pub record: &'a [u8],
+}
+
+/// What one append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct AppendOutcome {
+    /// New rows inserted.
+    pub written: u64,
+    /// New spans refused because the budget was full ([`OnBudget::DropNewest`]).
+    pub refused_newest: u64,
+    /// New spans refused because the batch alone exceeds the budget
+    /// ([`OnBudget::DropOldest`] keeps the newest of the batch).
+    pub refused_oversize: u64,
+    /// New spans refused because they were already older than `max_age`.
+    pub refused_age: u64,
+    /// Old rows deleted to make room ([`OnBudget::DropOldest`]).
+    pub evicted_oldest: u64,
+    /// Old rows deleted for being older than `max_age`.
+    pub evicted_age: u64,
+}
+
+impl AppendOutcome {
+    /// The outcome of a batch of `n` rows that were all written (for
+    /// sinks outside this
+    /// crate; the struct is `#[non_exhaustive]`).
+    pub fn all_written(n: u64) -> Self {
+        AppendOutcome {
+            written: n,
+            ..AppendOutcome::default()
+        }
+    }
+}
+
+/// Counters a recorder adds to the spool alongside a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecorderDrops {
+    /// Spans dropped on a full queue since the last report.
+    pub queue_full: u64,
+    /// Spans dropped on write errors since the last report.
+    pub write_errors: u64,
+}
+
+/// The writing half: appends batches of spans. One per recorder writer
+/// thread; any number of processes may have one on the same file.
+pub struct SpoolWriter {
+    conn: Connection,
+    path: PathBuf,
+    ino: u64,
+    budget: Budget,
+}
+
+impl std::fmt::Debug for SpoolWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpoolWriter")
+            .field("path", &self.path)
+            .field("budget", &self.budget)
+            .finish()
+    }
+}
+
+impl SpoolWriter {
+    /// Opens (creating if needed, mode 0600) the spool at `path`.
+    pub fn open(path: &Path, budget: Budget, opts: &SpoolOptions) -> Result<Self, OpenError> {
+        let conn = open_rw(path, opts)?;
+        let ino = inode(path).unwrap_or(0);
+        Ok(SpoolWriter {
+            conn,
+            path: path.to_owned(),
+            ino,
+            budget,
+        })
+    }
+
+    /// The spool's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the path still names the file this writer has open (false
+    /// after the file was deleted or replaced: reopen to write to it again).
+    pub fn still_at_path(&self) -> bool {
+        inode(&self.path) == Some(self.ino)
+    }
+
+    /// Appends a batch in one transaction, applying the budget, and adds the
+    /// recorder's drop counters. On error nothing of the batch is written.
+    pub fn append(
+        &mut self,
+        rows: &[NewRow<'_>],
+        drops: RecorderDrops,
+    ) -> Result<AppendOutcome, SpoolError> {
+        let budget = self.budget;
+        let tx = write_tx(&mut self.conn, OP)?;
+        let mut out = AppendOutcome::default();
+        let mut delta = [0i64; 4];
+
+        // Age limit: sweep old rows from the head (ids follow time closely
+        // enough; the uploader's 14-day check catches stragglers), and
+        // refuse new spans that are already too old.
+        let cutoff = budget
+            .max_age
+            .map(|age| to_i64(now_ns().saturating_sub(age.as_nanos() as u64)));
+        if let Some(cutoff) = cutoff {
+            let oldest: Option<i64> = tx
+                .query_row("SELECT end_ns FROM spans ORDER BY id LIMIT 1", [], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .op(OP)?;
+            if oldest.is_some_and(|e| e < cutoff) {
+                let d = delete_counted(
+                    &tx,
+                    "id IN (SELECT id FROM spans ORDER BY id LIMIT 10000) AND end_ns < ?1",
+                    params![cutoff],
+                    OP,
+                )?;
+                out.evicted_age += (d[0] + d[2]) as u64;
+                delta = sub(delta, d);
+            }
+        }
+        let fresh = |r: &NewRow<'_>| cutoff.is_none_or(|c| to_i64(r.end_ns) >= c);
+
+        // Size budget.
+        let incoming: u64 = rows
+            .iter()
+            .filter(|r| fresh(r))
+            .map(|r| row_bytes(r.record.len()))
+            .sum();
+        let mut skip_first = 0usize; // new rows (in order) not written for the budget
+        let mut accept_limit = u64::MAX; // DropNewest: bytes of new rows that fit
+        if let Some(max) = budget.max_bytes {
+            let used = (to_i64(read_totals(&tx)?.bytes()) + delta[1] + delta[3]).max(0) as u64;
+            if used + incoming > max {
+                match budget.on_budget {
+                    OnBudget::DropNewest => accept_limit = max.saturating_sub(used),
+                    OnBudget::DropOldest => {
+                        // New spans that cannot fit even in an empty spool:
+                        // keep the newest of the batch.
+                        let mut new_bytes = incoming;
+                        for r in rows.iter() {
+                            if new_bytes <= max {
+                                break;
+                            }
+                            if fresh(r) {
+                                new_bytes -= row_bytes(r.record.len());
+                            }
+                            skip_first += 1;
+                        }
+                        let need = (used + new_bytes).saturating_sub(max);
+                        if need > 0 {
+                            let d = free_oldest(&tx, need)?;
+                            out.evicted_oldest += (d[0] + d[2]) as u64;
+                            delta = sub(delta, d);
+                        }
+                    }
+                }
+            }
+        }
+
+        {
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT INTO spans(trace_id, span_id, parent_span_id, name, start_ns, end_ns, record) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .op(OP)?;
+            let mut accepted = 0u64;
+            for (i, r) in rows.iter().enumerate() {
+                if !fresh(r) {
+                    out.refused_age += 1;
+                    continue;
+                }
+                if i < skip_first {
+                    out.refused_oversize += 1;
+                    continue;
+                }
+                let b = row_bytes(r.record.len());
+                if accepted + b > accept_limit {
+                    out.refused_newest += 1;
+                    continue;
+                }
+                accepted += b;
+                ins.execute(params![
+                    &r.trace_id[..],
+                    &r.span_id[..],
+                    r.parent_span_id.map(|p| &p[..]),
+                    r.name,
+                    to_i64(r.start_ns),
+                    to_i64(r.end_ns),
+                    r.record,
+                ])
+                .op(OP)?;
+                out.written += 1;
+                delta[0] += 1;
+                delta[1] += b as i64;
+            }
+        }
+        add_totals(&tx, delta, OP)?;
+        add_counter(&tx, Counter::Appended, out.written, OP)?;
+        add_counter(
+            &tx,
+            Counter::BudgetDroppedOldest,
+            out.evicted_oldest + out.refused_oversize,
+            OP,
+        )?;
+        add_counter(&tx, Counter::BudgetDroppedNewest, out.refused_newest, OP)?;
+        add_counter(
+            &tx,
+            Counter::AgeExpired,
+            out.evicted_age + out.refused_age,
+            OP,
+        )?;
+        add_counter(&tx, Counter::RecorderQueueFull, drops.queue_full, OP)?;
+        add_counter(&tx, Counter::RecorderWriteErrors, drops.write_errors, OP)?;
+        tx.commit().op(OP)?;
+        Ok(out)
+    }
+}
+
+fn sub(a: Delta, b: Delta) -> Delta {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2], a[3] - b[3]]
+}
+
+/// Deletes the oldest rows until at least `need` bytes are freed.
+fn free_oldest(conn: &Connection, need: u64) -> Result<Delta, SpoolError> {
+    let last_id: Option<i64> = {
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT id, length(record) + {ROW_OVERHEAD_BYTES} FROM spans ORDER BY id"
+            ))
+            .op(OP)?;
+        let mut rows = stmt.query([]).op(OP)?;
+        let mut freed = 0u64;
+        let mut last = None;
+        while let Some(r) = rows.next().op(OP)? {
+            last = Some(r.get::<_, i64>(0).op(OP)?);
+            freed += r.get::<_, i64>(1).op(OP)? as u64;
+            if freed >= need {
+                break;
+            }
+        }
+        last
+    };
+    match last_id {
+        Some(id) => delete_counted(conn, "id <= ?1", params![id], OP),
+        None => Ok([0; 4]),
+    }
+}
