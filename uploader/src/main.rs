@@ -10,6 +10,7 @@
 //!   project)
 
 mod auth;
+mod cloudtrace_model;
 mod convert;
 mod inspect;
 mod json;

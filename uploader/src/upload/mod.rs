@@ -24,19 +24,23 @@
 //! deleting thread deletes delivered runs.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tokio::sync::{watch, Notify};
-use tracespool_schema::RecordDecoder;
-use tracespool_spool::{now_ns, Counter, LeasedSpan, SpoolOptions, SpoolReader};
+use tracespool_spool::{now_ns, Counter, SpoolOptions, SpoolReader};
 
+mod delete;
+mod prepare;
+mod send;
+
+use self::delete::Deleter;
+use self::prepare::{prepare_loop, FromPrep, Prepared, PreparedBatch, BODY_END, BODY_START};
+use self::send::{Answer, Sender};
 use crate::auth::Auth;
-use crate::convert::is_expired;
-use crate::json::SpanJsonWriter;
-use crate::policy::{classify_status, classify_transport, parse_retry_after, Backoff, Decision};
+use crate::policy::{classify_status, classify_transport, Backoff, Decision};
 
 /// What `upload` was asked to do.
 #[derive(Debug, Clone)]
@@ -97,135 +101,9 @@ pub struct RunStats {
     pub requests: u64,
 }
 
-/// One span of a prepared batch: its row, and where its JSON is in the
-/// batch's body.
-struct Prepared {
-    row_id: i64,
-    json: std::ops::Range<usize>,
-}
-
 enum Stop {
     Shutdown,
     Deadline(String),
-}
-
-/// Posts a body; returns (status, Retry-After, body) or a transport error.
-struct Sender {
-    client: reqwest::Client,
-    url: String,
-}
-
-enum Answer {
-    Http {
-        status: u16,
-        retry_after: Option<Duration>,
-        body: String,
-    },
-    Transport {
-        reason: String,
-        sent: bool,
-    },
-}
-
-impl Sender {
-    async fn post(&self, token: &str, body: bytes::Bytes) -> Answer {
-        let res = self
-            .client
-            .post(&self.url)
-            .bearer_auth(token)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await;
-        match res {
-            Ok(r) => {
-                let status = r.status().as_u16();
-                let now = now_ns() / 1_000_000_000;
-                let retry_after = r
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, now));
-                let body = r.text().await.unwrap_or_default();
-                Answer::Http {
-                    status,
-                    retry_after,
-                    body,
-                }
-            }
-            Err(e) => {
-                let sent = !e.is_connect();
-                // reqwest's message names the URL, never the headers.
-                let mut reason = e.to_string();
-                let mut src = std::error::Error::source(&e);
-                while let Some(s) = src {
-                    reason.push_str(": ");
-                    reason.push_str(&s.to_string());
-                    src = s.source();
-                }
-                Answer::Transport { reason, sent }
-            }
-        }
-    }
-}
-
-/// The deleting thread: deletes delivered runs (oldest first) on its own
-/// connection, so the next request goes out while the last one's rows are
-/// deleted.
-struct Deleter {
-    tx: Option<std::sync::mpsc::Sender<(i64, i64)>>,
-    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
-}
-
-impl Deleter {
-    fn start(spool: &Path) -> anyhow::Result<Self> {
-        let mut reader = SpoolReader::open(spool, &SpoolOptions::default())
-            .with_context(|| format!("open spool {}", spool.display()))?;
-        let (tx, rx) = std::sync::mpsc::channel::<(i64, i64)>();
-        let thread = std::thread::Builder::new()
-            .name("tracespool-delete".into())
-            .spawn(move || {
-                for (first, last) in rx {
-                    reader.ack(first, last).map_err(|e| e.to_string())?;
-                }
-                Ok(())
-            })
-            .context("start the deleting thread")?;
-        Ok(Deleter {
-            tx: Some(tx),
-            thread: Some(thread),
-        })
-    }
-
-    /// Queues a delivered run for deletion. Fails if the thread stopped
-    /// on an error (which [`Deleter::finish`] then returns).
-    fn delete(&mut self, first: i64, last: i64) -> anyhow::Result<()> {
-        let sent = self
-            .tx
-            .as_ref()
-            .is_some_and(|t| t.send((first, last)).is_ok());
-        if !sent {
-            self.finish()?;
-            anyhow::bail!("the deleting thread stopped");
-        }
-        Ok(())
-    }
-
-    /// Waits until every queued run is deleted.
-    fn finish(&mut self) -> anyhow::Result<()> {
-        self.tx = None;
-        match self.thread.take().map(|t| t.join()) {
-            None | Some(Ok(Ok(()))) => Ok(()),
-            Some(Ok(Err(e))) => Err(anyhow::anyhow!(e)).context("delete delivered spans"),
-            Some(Err(_)) => anyhow::bail!("the deleting thread panicked"),
-        }
-    }
-}
-
-impl Drop for Deleter {
-    fn drop(&mut self) {
-        let _ = self.finish();
-    }
 }
 
 /// One upload run over a spool the caller holds the lock of.
@@ -706,109 +584,6 @@ impl Uploader {
                     " ".repeat(20 - filled.min(20))
                 );
             }
-        }
-    }
-}
-
-/// A batch ready to send, made by the preparing thread.
-struct PreparedBatch {
-    corrupt: Vec<(i64, String)>,
-    expired: Vec<i64>,
-    /// The request body for all of `spans`.
-    body: bytes::Bytes,
-    spans: Vec<Prepared>,
-}
-
-const BODY_START: &[u8] = b"{\"spans\":[";
-const BODY_END: &[u8] = b"]}";
-
-enum FromPrep {
-    Batch(PreparedBatch),
-    /// No pending span after the cursor; wait for a `()` on the control
-    /// channel before looking again.
-    CaughtUp,
-    Failed(String),
-}
-
-/// Decodes, expires and converts one lease, writing the request body.
-fn prepare(
-    lease: Vec<LeasedSpan>,
-    decoder: &mut RecordDecoder,
-    json: &mut SpanJsonWriter,
-    now: u64,
-) -> PreparedBatch {
-    let mut corrupt = Vec::new();
-    let mut expired = Vec::new();
-    let mut spans = Vec::with_capacity(lease.len());
-    let guess: usize = lease.iter().map(|l| l.record.len() * 3).sum();
-    let mut body = Vec::with_capacity(guess + 64);
-    body.extend_from_slice(BODY_START);
-    for l in lease {
-        match decoder.decode(&l.record) {
-            Err(e) => corrupt.push((l.row_id, format!("corrupt record: {e}"))),
-            Ok((span, _)) if is_expired(&span, now) => expired.push(l.row_id),
-            Ok((span, resource)) => {
-                if !spans.is_empty() {
-                    body.push(b',');
-                }
-                let start = body.len();
-                json.write(&mut body, &span, resource);
-                spans.push(Prepared {
-                    row_id: l.row_id,
-                    json: start..body.len(),
-                });
-            }
-        }
-    }
-    body.extend_from_slice(BODY_END);
-    PreparedBatch {
-        corrupt,
-        expired,
-        body: body.into(),
-        spans,
-    }
-}
-
-/// The preparing thread: leases pending spans oldest first (a cursor on the
-/// row id, so batches in flight are not leased twice), prepares them, and
-/// hands them over, at most two ahead, on its own connection.
-fn prepare_loop(
-    spool: &std::path::Path,
-    project: &str,
-    batch: usize,
-    as_of: Option<u64>,
-    tx: tokio::sync::mpsc::Sender<FromPrep>,
-    ctl: std::sync::mpsc::Receiver<()>,
-) {
-    let reader = match SpoolReader::open(spool, &SpoolOptions::default()) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = tx.blocking_send(FromPrep::Failed(e.to_string()));
-            return;
-        }
-    };
-    let mut json = SpanJsonWriter::new(project);
-    let mut decoder = RecordDecoder::new();
-    let mut cursor = 0i64;
-    loop {
-        let lease = match reader.lease(cursor, batch) {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = tx.blocking_send(FromPrep::Failed(e.to_string()));
-                return;
-            }
-        };
-        let Some(last) = lease.last().map(|l| l.row_id) else {
-            if tx.blocking_send(FromPrep::CaughtUp).is_err() || ctl.recv().is_err() {
-                return;
-            }
-            continue;
-        };
-        cursor = last;
-        let now = as_of.unwrap_or_else(now_ns);
-        let msg = FromPrep::Batch(prepare(lease, &mut decoder, &mut json, now));
-        if tx.blocking_send(msg).is_err() {
-            return;
         }
     }
 }

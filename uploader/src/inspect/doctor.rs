@@ -1,0 +1,169 @@
+//! `tracespool doctor`: credentials, token, endpoint, project, clock and spool.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tracespool_spool::{lock_path, now_ns, SpoolReader, UploaderLock};
+
+use crate::timefmt::rfc3339_secs;
+
+/// Arguments of `tracespool doctor`.
+#[derive(clap::Args, Debug)]
+pub struct DoctorArgs {
+    /// Also check this spool.
+    #[arg(long)]
+    spool: Option<PathBuf>,
+    #[command(flatten)]
+    cloud: crate::CloudArgs,
+    /// JSON output.
+    #[arg(long)]
+    json: bool,
+}
+
+struct Check {
+    name: &'static str,
+    ok: bool,
+    detail: String,
+    fix: Option<String>,
+}
+
+/// `tracespool doctor`: exits 0 when every check passes, 1 otherwise.
+pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
+    let mut checks = Vec::new();
+    let source = a.cloud.source();
+    let mut auth = crate::auth::Auth::new(source.clone());
+    let token = auth.token().await;
+    checks.push(Check {
+        name: "credentials",
+        ok: token.is_ok(),
+        detail: match &token {
+            Ok(_) => format!("a token for {} was obtained from {}", crate::auth::SCOPE, source.describe()),
+            Err(e) => e.to_string(),
+        },
+        fix: token.is_err().then(|| {
+            "pass --credentials KEY.json or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key \
+             with roles/cloudtrace.agent; check the key's token_uri is reachable"
+                .to_string()
+        }),
+    });
+    let project = crate::resolve_project(a.cloud.project.clone(), Some(&mut auth)).await;
+    checks.push(Check {
+        name: "project",
+        ok: project.is_ok(),
+        detail: match &project {
+            Ok(p) => format!("project {p}"),
+            Err(e) => e.to_string(),
+        },
+        fix: project
+            .is_err()
+            .then(|| "pass --project or set GOOGLE_CLOUD_PROJECT".into()),
+    });
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let answer = client.get(&a.cloud.endpoint).send().await;
+    let server_date = answer.as_ref().ok().and_then(|r| {
+        r.headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
+    checks.push(Check {
+        name: "endpoint",
+        ok: answer.is_ok(),
+        detail: match &answer {
+            Ok(r) => format!("{} answered HTTP {}", a.cloud.endpoint, r.status().as_u16()),
+            Err(e) => format!("{}: {e}", a.cloud.endpoint),
+        },
+        fix: answer.is_err().then(|| {
+            "check the network, proxy and firewall; spans wait in the spool meanwhile".into()
+        }),
+    });
+    let now_s = now_ns() / 1_000_000_000;
+    let skew = server_date
+        .as_deref()
+        .and_then(|d| crate::policy::parse_retry_after(d, 0))
+        .map(|server| server.as_secs() as i64 - now_s as i64);
+    let plausible = now_s > 1_700_000_000;
+    let clock_ok = plausible && skew.is_none_or(|s| s.abs() < 300);
+    checks.push(Check {
+        name: "clock",
+        ok: clock_ok,
+        detail: match skew {
+            Some(s) => format!("local time {}, {s:+} s from the server's", rfc3339_secs(now_ns())),
+            None => format!("local time {} (no server time to compare)", rfc3339_secs(now_ns())),
+        },
+        fix: (!clock_ok).then(|| "synchronise the clock (NTP): Cloud Trace rejects spans over 14 days old or 3 days ahead".into()),
+    });
+    if let Some(spool) = &a.spool {
+        let ro = SpoolReader::open_read_only(spool);
+        // Permission bits only: opening the file would drop SQLite's locks.
+        let writable_path = |p: &Path| {
+            std::fs::metadata(p).is_ok_and(|m| {
+                use std::os::unix::fs::MetadataExt;
+                let uid = effective_uid();
+                m.mode() & 0o200 != 0 && (uid == 0 || uid == m.uid())
+            })
+        };
+        let dir = match spool.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let writable = ro.is_ok() && writable_path(spool) && writable_path(dir);
+        checks.push(Check {
+            name: "spool",
+            ok: writable,
+            detail: match &ro {
+                Ok(r) => format!(
+                    "{}: {} pending, {} quarantined; {}; uploader lock {} {}",
+                    spool.display(),
+                    r.totals().map(|t| t.pending_rows).unwrap_or(0),
+                    r.totals().map(|t| t.quarantined_rows).unwrap_or(0),
+                    if writable { "writable" } else { "NOT writable" },
+                    lock_path(spool).display(),
+                    if UploaderLock::is_held(spool).unwrap_or(false) { "held" } else { "free" },
+                ),
+                Err(e) => e.to_string(),
+            },
+            fix: (!writable).then(|| "the recorder's user needs write access to the spool file and its directory (for -wal and -shm)".into()),
+        });
+    }
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        let v: Vec<Value> = checks
+            .iter()
+            .map(|c| json!({"check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix}))
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &json!({"ok": failed == 0, "checks": v}))?;
+        writeln!(out)?;
+    } else {
+        for c in &checks {
+            writeln!(
+                out,
+                "{} {:<12} {}",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            )?;
+            if let Some(f) = &c.fix {
+                writeln!(out, "     {:<12} fix: {f}", "")?;
+            }
+        }
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// This process's effective uid, from /proc (no unsafe code needed).
+fn effective_uid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2)?.parse().ok())
+        })
+        .unwrap_or(u32::MAX)
+}

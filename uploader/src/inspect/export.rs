@@ -1,0 +1,100 @@
+//! `tracespool export`: every row as JSON lines or Cloud Trace requests.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use tracespool_schema::decode_record;
+use tracespool_spool::{RowFilter, SpanState};
+
+use super::*;
+use crate::convert::to_cloud_trace;
+use crate::ConfigError;
+
+/// Export formats.
+#[derive(Copy, Clone, Debug, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per span (our model, every field).
+    Jsonl,
+    /// One Cloud Trace `traces:batchWrite` request body per line, exactly as
+    /// the uploader would send it (1000 spans per body).
+    Cloudtrace,
+}
+
+/// Arguments of `tracespool export`.
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// The spool file.
+    spool: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+    format: ExportFormat,
+    /// Only this state.
+    #[arg(long, value_parser = parse_state)]
+    state: Option<SpanState>,
+    /// Project for `--format cloudtrace` [default: $GOOGLE_CLOUD_PROJECT].
+    #[arg(long)]
+    project: Option<String>,
+}
+
+/// `tracespool export`.
+pub fn export(a: ExportArgs) -> anyhow::Result<u8> {
+    let r = open_ro(&a.spool)?;
+    let project = match a.format {
+        ExportFormat::Cloudtrace => Some(
+            a.project
+                .clone()
+                .or_else(|| std::env::var("GOOGLE_CLOUD_PROJECT").ok())
+                .ok_or_else(|| {
+                    ConfigError(
+                        "--format cloudtrace needs --project or GOOGLE_CLOUD_PROJECT".into(),
+                    )
+                })?,
+        ),
+        ExportFormat::Jsonl => None,
+    };
+    let filter = RowFilter {
+        state: a.state,
+        oldest_first: true,
+        ..RowFilter::default()
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut batch: Vec<crate::convert::CtSpan> = Vec::new();
+    let mut corrupt = 0u64;
+    let write_batch =
+        |batch: &mut Vec<crate::convert::CtSpan>, out: &mut dyn Write| -> anyhow::Result<()> {
+            if !batch.is_empty() {
+                serde_json::to_writer(&mut *out, &crate::convert::BatchWrite { spans: batch })?;
+                out.write_all(b"\n")?;
+                batch.clear();
+            }
+            Ok(())
+        };
+    stream_rows(&r, &filter, None, |row| {
+        match &project {
+            None => {
+                serde_json::to_writer(&mut out, &row_json(&row))?;
+                out.write_all(b"\n")?;
+            }
+            Some(p) => match decode_record(&row.record) {
+                Ok(rec) => {
+                    batch.push(to_cloud_trace(p, &rec));
+                    if batch.len() == 1000 {
+                        write_batch(&mut batch, &mut out)?;
+                    }
+                }
+                Err(_) => corrupt += 1,
+            },
+        }
+        Ok(())
+    })
+    .context("write the export")?;
+    write_batch(&mut batch, &mut out)?;
+    out.flush().context("write the export")?;
+    if corrupt > 0 {
+        eprintln!(
+            "tracespool: {corrupt} corrupt rows were left out (see `tracespool spans --json`)"
+        );
+    }
+    Ok(0)
+}

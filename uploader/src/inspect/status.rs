@@ -1,0 +1,136 @@
+//! `tracespool inspect`: counts, drops and upload status of a spool.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::json;
+use tracespool_schema::{peek_version, RECORD_VERSION};
+use tracespool_spool::{Counter, SpanRow, UploaderLock};
+
+use super::*;
+use crate::timefmt::{rfc3339_nanos, rfc3339_secs};
+
+/// `tracespool inspect SPOOL`.
+pub fn inspect(spool: &Path, as_json: bool) -> anyhow::Result<u8> {
+    let r = open_ro(spool)?;
+    let totals = r.totals()?;
+    let counters: HashMap<Counter, u64> = r.counters()?.into_iter().collect();
+    let reasons = r.quarantine_reasons()?;
+    let (oldest, newest) = r.pending_edges()?;
+    let held = UploaderLock::is_held(spool).unwrap_or(false);
+    let last_attempt = meta_time(&r, "last_attempt_ns")?;
+    let last_success = meta_time(&r, "last_success_ns")?;
+    let last_error = r.meta("last_error")?;
+    let last_error_at = meta_time(&r, "last_error_ns")?;
+    let edge = |row: &Option<SpanRow>| {
+        row.as_ref().map(|x| {
+            json!({
+                "row": x.row_id,
+                "name": x.name,
+                "trace_id": hex(&x.trace_id),
+                "start_time": rfc3339_nanos(x.start_ns.max(0) as u64),
+                "record_version": peek_version(&x.record).ok(),
+            })
+        })
+    };
+    let c = |k: Counter| counters.get(&k).copied().unwrap_or(0);
+    let size = file_size(spool);
+    let wal = file_size(&with_suffix(spool, "-wal"));
+    let v = json!({
+        "path": spool.display().to_string(),
+        "size_bytes": size,
+        "wal_bytes": wal,
+        "format_version": r.format_version()?,
+        "record_version_written_by_this_build": RECORD_VERSION,
+        "pending": {"spans": totals.pending_rows, "bytes": totals.pending_bytes},
+        "quarantined": {
+            "spans": totals.quarantined_rows,
+            "bytes": totals.quarantined_bytes,
+            "reasons": reasons.iter().map(|(r, n)| json!({"reason": r, "spans": n})).collect::<Vec<_>>(),
+        },
+        "oldest_pending": edge(&oldest),
+        "newest_pending": edge(&newest),
+        "recorder_dropped": {
+            "queue_full": c(Counter::RecorderQueueFull),
+            "write_errors": c(Counter::RecorderWriteErrors),
+            "budget_oldest": c(Counter::BudgetDroppedOldest),
+            "budget_newest": c(Counter::BudgetDroppedNewest),
+            "max_age": c(Counter::AgeExpired),
+        },
+        "counters": Counter::ALL.iter().map(|k| (k.name().to_string(), json!(c(*k)))).collect::<serde_json::Map<_, _>>(),
+        "upload": {
+            "uploader_holds_lock": held,
+            "last_attempt": last_attempt.map(rfc3339_nanos),
+            "last_success": last_success.map(rfc3339_nanos),
+            "last_error": last_error,
+            "last_error_at": last_error_at.map(rfc3339_nanos),
+        },
+    });
+    let mut out = std::io::stdout().lock();
+    if as_json {
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+        return Ok(0);
+    }
+    writeln!(out, "spool          {}", spool.display())?;
+    writeln!(out, "size           {size} bytes (+ {wal} bytes of WAL)")?;
+    writeln!(
+        out,
+        "format         spool v{}, records v1..v{RECORD_VERSION} readable",
+        r.format_version()?
+    )?;
+    writeln!(
+        out,
+        "pending        {} spans ({} bytes)",
+        totals.pending_rows, totals.pending_bytes
+    )?;
+    writeln!(out, "quarantined    {} spans", totals.quarantined_rows)?;
+    for (reason, n) in &reasons {
+        writeln!(out, "  {n:>8}  {reason}")?;
+    }
+    let edge_line = |row: &Option<SpanRow>| match row {
+        Some(x) => format!(
+            "{}  {}  (row {})",
+            rfc3339_secs(x.start_ns.max(0) as u64),
+            x.name,
+            x.row_id
+        ),
+        None => "-".into(),
+    };
+    writeln!(out, "oldest pending {}", edge_line(&oldest))?;
+    writeln!(out, "newest pending {}", edge_line(&newest))?;
+    writeln!(
+        out,
+        "dropped        queue full {}, write errors {}, budget {} oldest / {} newest, max age {}",
+        c(Counter::RecorderQueueFull),
+        c(Counter::RecorderWriteErrors),
+        c(Counter::BudgetDroppedOldest),
+        c(Counter::BudgetDroppedNewest),
+        c(Counter::AgeExpired)
+    )?;
+    writeln!(
+        out,
+        "uploaded       {} (expired {}, retries {}, possible duplicates {})",
+        c(Counter::Uploaded),
+        c(Counter::UploadExpired),
+        c(Counter::UploadRetries),
+        c(Counter::UploadPossibleDuplicates)
+    )?;
+    let t = |x: Option<u64>| x.map(rfc3339_secs).unwrap_or_else(|| "never".into());
+    writeln!(
+        out,
+        "uploader       {}",
+        if held {
+            "running (holds the lock)"
+        } else {
+            "not running"
+        }
+    )?;
+    writeln!(out, "last attempt   {}", t(last_attempt))?;
+    writeln!(out, "last success   {}", t(last_success))?;
+    if let Some(e) = last_error {
+        writeln!(out, "last error     {} at {}", e, t(last_error_at))?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,68 @@
+//! Posting one request body and reading the answer: a status with its
+//! `Retry-After`, or a transport error and whether the body may have left.
+
+use std::time::Duration;
+
+use tracespool_spool::now_ns;
+
+use crate::policy::parse_retry_after;
+
+/// Posts a body; returns (status, Retry-After, body) or a transport error.
+pub(crate) struct Sender {
+    pub(crate) client: reqwest::Client,
+    pub(crate) url: String,
+}
+
+pub(crate) enum Answer {
+    Http {
+        status: u16,
+        retry_after: Option<Duration>,
+        body: String,
+    },
+    Transport {
+        reason: String,
+        sent: bool,
+    },
+}
+
+impl Sender {
+    pub(crate) async fn post(&self, token: &str, body: bytes::Bytes) -> Answer {
+        let res = self
+            .client
+            .post(&self.url)
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await;
+        match res {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let now = now_ns() / 1_000_000_000;
+                let retry_after = r
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, now));
+                let body = r.text().await.unwrap_or_default();
+                Answer::Http {
+                    status,
+                    retry_after,
+                    body,
+                }
+            }
+            Err(e) => {
+                let sent = !e.is_connect();
+                // reqwest's message names the URL, never the headers.
+                let mut reason = e.to_string();
+                let mut src = std::error::Error::source(&e);
+                while let Some(s) = src {
+                    reason.push_str(": ");
+                    reason.push_str(&s.to_string());
+                    src = s.source();
+                }
+                Answer::Transport { reason, sent }
+            }
+        }
+    }
+}
