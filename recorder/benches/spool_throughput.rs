@@ -5,14 +5,29 @@
 //! Also: the cost of a secondary index on the random trace id, which the
 //! spool deliberately does not have.
 //!
+//! The spools are created under `TRACESPOOL_BENCH_DIR`, else under the
+//! target directory (the real disk in a normal checkout); the file system
+//! is printed. Besides criterion's groups (run one after the other), a
+//! **paired** ratio: 11 interleaved rounds of 200,000 spans through the
+//! recorder and 200,000 raw rows, median and range of the per-round ratios,
+//! so that a disk or a neighbour that slows down hits both sides.
+//!
 //! `cargo bench -p tracespool --bench spool_throughput`
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rusqlite::{params, Connection};
 use tracespool::{OnFull, Recorder};
 
+#[path = "../../tests/src/bench_dir.rs"]
+mod bench_dir;
+
 const BATCH: u64 = 4096;
+
+fn dir() -> tempfile::TempDir {
+    tempfile::tempdir_in(bench_dir::bench_dir(env!("CARGO_TARGET_TMPDIR"))).unwrap()
+}
 
 fn record(rec: &Recorder, i: u64) {
     let mut s = rec.span("GET /api/items/{id}");
@@ -24,7 +39,7 @@ fn record(rec: &Recorder, i: u64) {
 
 /// The encoded size of the span `record` makes, read back from a spool.
 fn record_size() -> usize {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = dir();
     let path = dir.path().join("size.spool");
     let (rec, guard) = Recorder::builder(&path)
         .service_name("bench")
@@ -41,7 +56,7 @@ fn record_size() -> usize {
 }
 
 fn raw_inserts(iters: u64, record_len: usize, trace_index: bool) -> Duration {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = dir();
     let c = Connection::open(dir.path().join("raw.db")).unwrap();
     c.execute_batch(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
@@ -93,30 +108,67 @@ fn fastrand_u128() -> u128 {
     tracespool::TraceId::random().to_u128()
 }
 
+/// Records `iters` spans into a new spool and waits until all are
+/// committed.
+fn recorder_into_spool(iters: u64) -> Duration {
+    let dir = dir();
+    let (rec, guard) = Recorder::builder(dir.path().join("t.spool"))
+        .service_name("bench")
+        .on_full(OnFull::Block)
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    for i in 0..iters {
+        record(&rec, i);
+    }
+    rec.flush_timeout(Duration::from_secs(600)).unwrap();
+    let t = start.elapsed();
+    assert_eq!(rec.stats().written, iters, "every span committed");
+    drop(guard);
+    t
+}
+
+/// Interleaved rounds: recorder, then raw inserts, of the same count.
+/// Prints the median and range of recorder/raw throughput ratios.
+fn paired_ratio(record_len: usize) {
+    const ROUNDS: usize = 11;
+    const SPANS: u64 = 200_000;
+    let mut ratios = Vec::with_capacity(ROUNDS);
+    let mut rates = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let ours = recorder_into_spool(SPANS);
+        let raw = raw_inserts(SPANS, record_len, false);
+        // Throughput ratio: raw time over our time.
+        ratios.push(raw.as_secs_f64() / ours.as_secs_f64());
+        rates.push(SPANS as f64 / ours.as_secs_f64() / 1000.0);
+    }
+    ratios.sort_by(f64::total_cmp);
+    rates.sort_by(f64::total_cmp);
+    eprintln!(
+        "paired durable throughput, recorder / raw rusqlite: median {:.2} (range {:.2}-{:.2}) over {ROUNDS} rounds of {SPANS} spans; recorder {:.0}-{:.0} k spans/s",
+        ratios[ROUNDS / 2],
+        ratios[0],
+        ratios[ROUNDS - 1],
+        rates[0],
+        rates[ROUNDS - 1],
+    );
+}
+
 fn bench(c: &mut Criterion) {
+    let where_: PathBuf = bench_dir::bench_dir(env!("CARGO_TARGET_TMPDIR"));
+    eprintln!(
+        "spools in {} ({})",
+        where_.display(),
+        bench_dir::filesystem_of(Path::new(&where_))
+    );
     let record_len = record_size();
     eprintln!("record size: {record_len} bytes");
+    paired_ratio(record_len);
     let mut g = c.benchmark_group("durable_throughput");
     g.throughput(Throughput::Elements(1));
     g.sample_size(10);
     g.bench_function("recorder_into_spool", |b| {
-        b.iter_custom(|iters| {
-            let dir = tempfile::tempdir().unwrap();
-            let (rec, guard) = Recorder::builder(dir.path().join("t.spool"))
-                .service_name("bench")
-                .on_full(OnFull::Block)
-                .build()
-                .unwrap();
-            let start = Instant::now();
-            for i in 0..iters {
-                record(&rec, i);
-            }
-            rec.flush_timeout(Duration::from_secs(600)).unwrap();
-            let t = start.elapsed();
-            assert_eq!(rec.stats().written, iters, "every span committed");
-            drop(guard);
-            t
-        })
+        b.iter_custom(recorder_into_spool)
     });
     g.bench_function("raw_rusqlite_ceiling", |b| {
         b.iter_custom(|iters| raw_inserts(iters, record_len, false))

@@ -16,6 +16,7 @@ pub type Str = Cow<'static, str>;
 
 /// An attribute value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum AttributeValue {
     /// A UTF-8 string.
     String(Str),

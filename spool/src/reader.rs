@@ -44,7 +44,7 @@ pub const DELIVERED_THROUGH: &str = "delivered_through";
 /// The reading (consuming) half: leases pending spans oldest first,
 /// acknowledges (deletes) delivered ones, quarantines bad ones one by one,
 /// requeues, and reads counts. Used by the one uploader that holds the
-/// [`UploaderLock`], and by `inspect`.
+/// [`UploaderLock`](crate::UploaderLock), and by `inspect`.
 pub struct SpoolReader {
     pub(crate) conn: Connection,
     path: PathBuf,
@@ -177,7 +177,7 @@ impl SpoolReader {
     }
 
     /// Up to `limit` pending spans with `row_id > after`, oldest first. Does
-    /// not change the spool: exclusivity comes from the [`UploaderLock`], and
+    /// not change the spool: exclusivity comes from the [`UploaderLock`](crate::UploaderLock), and
     /// a span leaves only through [`SpoolReader::ack`] (or quarantine/expiry).
     pub fn lease(&self, after: i64, limit: usize) -> Result<Vec<LeasedSpan>, SpoolError> {
         let mut stmt = self

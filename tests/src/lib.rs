@@ -5,6 +5,8 @@
 //! as tests of the `tracespool-uploader` package (so they can start the real
 //! `tracespool` binary); the recorder's process-level tests live in
 //! `tests/tests/`.
+#[path = "bench_dir.rs"]
+pub mod bench_dir;
 pub mod http;
 pub mod standin;
 pub mod validate;

@@ -9,6 +9,10 @@
 //! bottleneck. The uploader's peak RSS and both processes' CPU time are
 //! printed (the uploader streams; it never loads the whole spool).
 //!
+//! The spool is created under `TRACESPOOL_BENCH_DIR`, else under the
+//! target directory (the real disk in a normal checkout); the file system
+//! is printed.
+//!
 //! `cargo bench -p tracespool-uploader --bench upload_throughput`
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -18,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion, SamplingMode, Throughput};
 use tracespool_spool::{Counter, SpoolOptions, SpoolReader};
+use tracespool_tests::bench_dir::{bench_dir, filesystem_of};
 use tracespool_tests::standin::StandIn;
 use tracespool_tests::{record_spans, test_account, write_key_file};
 
@@ -224,7 +229,9 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 
 fn bench(c: &mut Criterion) {
     let n = spans();
-    let dir = tempfile::tempdir().unwrap();
+    let base = bench_dir(env!("CARGO_TARGET_TMPDIR"));
+    eprintln!("spool in {} ({})", base.display(), filesystem_of(&base));
+    let dir = tempfile::tempdir_in(&base).unwrap();
     let tpl = template(dir.path(), n);
     let s = StandInProcess::start(dir.path());
     let key = s.key.clone();

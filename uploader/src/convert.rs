@@ -153,6 +153,8 @@ fn value(v: &AttributeValue) -> CtValue {
         AttributeValue::Float(f) => {
             CtValue::StringValue(truncate(&f.to_string(), limits::STRING_VALUE_BYTES))
         }
+        // A kind of value newer than this uploader: its debug text.
+        other => CtValue::StringValue(truncate(&format!("{other:?}"), limits::STRING_VALUE_BYTES)),
     }
 }
 

@@ -119,6 +119,8 @@ fn value(out: &mut Vec<u8>, v: Val<'_>) {
             out.extend_from_slice(b"{\"stringValue\":");
             truncatable(out, &f.to_string(), limits::STRING_VALUE_BYTES);
         }
+        // A kind of value newer than this uploader, as `convert::value`.
+        Val::Attr(other) => string_value(out, &format!("{other:?}")),
     }
     out.push(b'}');
 }

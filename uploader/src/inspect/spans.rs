@@ -64,6 +64,7 @@ pub(crate) fn attr_json(v: &AttributeValue) -> Value {
         AttributeValue::Int(i) => json!(i),
         AttributeValue::Bool(b) => json!(b),
         AttributeValue::Float(f) => json!(f),
+        other => json!(format!("{other:?}")),
     }
 }
 
