@@ -42,6 +42,8 @@ pub struct RecorderBuilder {
     on_full: OnFull,
     sampler: Sampler,
     resource: Vec<Attribute>,
+    /// Keys removed from the resource, the automatic ones included.
+    removed: Vec<Str>,
     budget: Budget,
     spool_options: SpoolOptions,
 }
@@ -78,15 +80,38 @@ impl RecorderBuilder {
     pub fn service_name(self, name: impl Into<Str>) -> Self {
         self.resource_attribute("service.name", AttributeValue::String(name.into()))
     }
-    /// Sets a resource attribute (replacing one with the same key).
+    /// Sets a resource attribute, replacing one with the same key (an
+    /// automatic one too, see [`RecorderBuilder::remove_resource_attribute`]).
+    /// An empty key is ignored.
     pub fn resource_attribute(
         mut self,
         key: impl Into<Str>,
         value: impl Into<AttributeValue>,
     ) -> Self {
         let a = Attribute::new(key, value);
+        if a.key.is_empty() {
+            return self;
+        }
+        self.removed.retain(|k| *k != a.key);
         self.resource.retain(|x| x.key != a.key);
         self.resource.push(a);
+        self
+    }
+
+    /// Removes a resource attribute, whether set by
+    /// [`RecorderBuilder::resource_attribute`] or added automatically.
+    ///
+    /// Added automatically unless removed: `telemetry.sdk.name`
+    /// (`tracespool`), `telemetry.sdk.language` (`rust`),
+    /// `telemetry.sdk.version`, `process.pid`, `host.name` (from
+    /// `/proc/sys/kernel/hostname`) and, when none is set,
+    /// `service.name` = `unknown_service:<executable name>`. On devices
+    /// where the host name is personal data:
+    /// `.remove_resource_attribute("host.name")`.
+    pub fn remove_resource_attribute(mut self, key: impl Into<Str>) -> Self {
+        let key = key.into();
+        self.resource.retain(|x| x.key != key);
+        self.removed.push(key);
         self
     }
     /// Maximum bytes of spans the spool keeps (see `spool::row_bytes`).
@@ -139,6 +164,7 @@ impl RecorderBuilder {
             attrs.retain(|x| x.key != a.key);
             attrs.push(a.clone());
         }
+        attrs.retain(|x| !self.removed.contains(&x.key));
         Resource { attributes: attrs }
     }
 
@@ -216,6 +242,7 @@ impl Recorder {
             on_full: OnFull::DropNewest,
             sampler: Sampler::default(),
             resource: Vec::new(),
+            removed: Vec::new(),
             budget: Budget::default(),
             spool_options: SpoolOptions::default(),
         }

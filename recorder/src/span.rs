@@ -5,8 +5,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use tracespool_schema::{
-    Attribute, AttributeValue, Link, LinkKind, MessageKind, SpanData, SpanId, SpanKind, Status,
-    StatusCode, Str, TimeEvent, TimeEventKind, TraceId,
+    span_name_or_placeholder, Attribute, AttributeValue, Link, LinkKind, MessageKind, SpanData,
+    SpanId, SpanKind, Status, StatusCode, Str, TimeEvent, TimeEventKind, TraceId,
 };
 
 use crate::clock::now_ns;
@@ -80,9 +80,10 @@ impl Span {
         self.with(|d| set_attr(d, key, value));
     }
 
-    /// Renames the span.
+    /// Renames the span. An empty (or blank) name becomes
+    /// [`UNNAMED_SPAN`](tracespool_schema::UNNAMED_SPAN).
     pub fn update_name(&mut self, name: impl Into<Str>) {
-        let name = name.into();
+        let name = span_name_or_placeholder(name.into());
         self.with(|d| d.name = name);
     }
 
@@ -97,13 +98,26 @@ impl Span {
         self.with(|d| d.status = Status { code, message });
     }
 
-    /// Adds an annotation (a timestamped message with attributes).
+    /// Adds an annotation (a timestamped message with attributes), now.
     pub fn add_annotation(&mut self, description: impl Into<Str>, attributes: Vec<Attribute>) {
         if self.rec.is_none() {
             return;
         }
+        self.add_annotation_at(now_ns(), description, attributes);
+    }
+
+    /// Adds an annotation that happened at `time_ns` (ns since the Unix
+    /// epoch), e.g. an event a library reported with its own timestamp.
+    pub fn add_annotation_at(
+        &mut self,
+        time_ns: u64,
+        description: impl Into<Str>,
+        attributes: Vec<Attribute>,
+    ) {
+        if self.rec.is_none() {
+            return;
+        }
         let description = description.into();
-        let time_ns = now_ns();
         self.with(|d| {
             let n = d
                 .events
@@ -124,7 +138,7 @@ impl Span {
         });
     }
 
-    /// Adds a message event (a message sent or received).
+    /// Adds a message event (a message sent or received), now.
     pub fn add_message_event(
         &mut self,
         kind: MessageKind,
@@ -132,7 +146,22 @@ impl Span {
         uncompressed_size: u64,
         compressed_size: u64,
     ) {
-        let time_ns = now_ns();
+        if self.rec.is_none() {
+            return;
+        }
+        self.add_message_event_at(now_ns(), kind, id, uncompressed_size, compressed_size);
+    }
+
+    /// Adds a message event that happened at `time_ns` (ns since the Unix
+    /// epoch).
+    pub fn add_message_event_at(
+        &mut self,
+        time_ns: u64,
+        kind: MessageKind,
+        id: u64,
+        uncompressed_size: u64,
+        compressed_size: u64,
+    ) {
         self.with(|d| {
             let n = d
                 .events
@@ -158,7 +187,12 @@ impl Span {
     /// Links another span (of this or another trace).
     pub fn add_link(&mut self, to: SpanContext, kind: LinkKind, attributes: Vec<Attribute>) {
         self.with(|d| {
-            if d.links.len() >= limits::MAX_LINKS {
+            // A link to nothing (the context of `Span::none()`) cannot be
+            // sent; it is counted instead.
+            if d.links.len() >= limits::MAX_LINKS
+                || to.trace_id().is_zero()
+                || to.span_id().is_zero()
+            {
                 d.dropped.links += 1;
                 return;
             }
@@ -206,7 +240,10 @@ impl Span {
 
 #[inline]
 pub(crate) fn set_attr(d: &mut SpanData, key: Str, value: AttributeValue) {
-    if let Some(a) = d.attributes.iter_mut().find(|a| a.key == key) {
+    if key.is_empty() {
+        // Cloud Trace refuses a span with an empty key; keep the span.
+        d.dropped.attributes += 1;
+    } else if let Some(a) = d.attributes.iter_mut().find(|a| a.key == key) {
         a.value = value;
     } else if d.attributes.len() >= limits::MAX_ATTRIBUTES {
         d.dropped.attributes += 1;
@@ -255,6 +292,11 @@ pub struct EnteredSpan {
 }
 
 impl EnteredSpan {
+    /// Leaves the span and ends it at `end_ns` (ns since the Unix epoch).
+    pub fn end_at(self, end_ns: u64) {
+        self.exit().end_at(end_ns);
+    }
+
     /// Leaves the span without ending it (e.g. to move it to another task).
     pub fn exit(self) -> Span {
         pop_current(self.span.ctx);

@@ -221,3 +221,80 @@ fn span_caps_count_what_they_drop() {
     assert_eq!(s.dropped.attributes, 5);
     assert_eq!(s.dropped.annotations, 3);
 }
+
+/// No recorded value forces a loss: empty names and keys are repaired when
+/// recorded, events and ends keep the caller's times, and integers of every
+/// width, `f32` and borrowed strings are accepted.
+#[test]
+fn problem_values_are_repaired_or_kept_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.spool");
+    let (rec, guard) = Recorder::builder(&path)
+        .service_name("unit")
+        .remove_resource_attribute("host.name")
+        .remove_resource_attribute("process.pid")
+        .resource_attribute("telemetry.sdk.language", "rust-edge")
+        .build()
+        .unwrap();
+    let borrowed = String::from("from a borrowed string");
+    {
+        let mut s = rec.span("").entered();
+        s.set_attribute("", 1i64);
+        s.set_attribute("u64", u64::MAX);
+        s.set_attribute("u64_small", 5u64);
+        s.set_attribute("usize", 6usize);
+        s.set_attribute("f32", 0.1f32);
+        s.set_attribute("i8", -3i8);
+        s.set_attribute("u16", 65535u16);
+        s.set_attribute("borrowed", &borrowed);
+        s.set_attribute("copied", AttributeValue::copied(borrowed.as_str()));
+        s.add_annotation_at(1_000, "long ago", vec![Attribute::new("", "x")]);
+        s.add_message_event_at(2_000, MessageKind::Sent, 1, 10, 5);
+        s.update_name("   ");
+        s.end_at(1_700_000_000_000_000_000);
+    }
+    rec.flush().unwrap();
+    drop(guard);
+    let recs = read_all(&path);
+    let r = find(&recs, schema::UNNAMED_SPAN);
+    let a = |k: &str| {
+        r.span
+            .attributes
+            .iter()
+            .find(|a| a.key == k)
+            .map(|a| a.value.clone())
+    };
+    assert_eq!(a(""), None);
+    // The span's empty key is counted; the annotation's is left to the
+    // uploader, which counts it on the annotation.
+    assert_eq!(r.span.dropped.attributes, 1, "the empty key is counted");
+    assert_eq!(
+        a("u64"),
+        Some(AttributeValue::from("18446744073709551615".to_string()))
+    );
+    assert_eq!(a("u64_small"), Some(AttributeValue::Int(5)));
+    assert_eq!(a("usize"), Some(AttributeValue::Int(6)));
+    assert_eq!(a("f32"), Some(AttributeValue::Float(0.1)));
+    assert_eq!(a("i8"), Some(AttributeValue::Int(-3)));
+    assert_eq!(a("u16"), Some(AttributeValue::Int(65535)));
+    assert_eq!(
+        a("borrowed"),
+        Some(AttributeValue::from("from a borrowed string"))
+    );
+    assert_eq!(a("copied"), a("borrowed"));
+    assert_eq!(r.span.events[0].time_ns, 1_000);
+    assert_eq!(r.span.events[1].time_ns, 2_000);
+    assert_eq!(
+        r.span.end_ns,
+        1_700_000_000_000_000_000.max(r.span.start_ns)
+    );
+    let keys: Vec<&str> = r.resource.attributes.iter().map(|a| &*a.key).collect();
+    assert!(!keys.contains(&"host.name") && !keys.contains(&"process.pid"));
+    assert!(
+        r.resource
+            .attributes
+            .iter()
+            .any(|a| a.key == "telemetry.sdk.language"
+                && a.value == AttributeValue::from("rust-edge"))
+    );
+}

@@ -32,9 +32,10 @@ mod model;
 mod record;
 
 pub use ids::{ParseIdError, SpanId, TraceId};
+pub use model::span_name_or_placeholder;
 pub use model::{
     Attribute, AttributeValue, DroppedCounts, Link, LinkKind, MessageKind, Resource, SpanData,
-    SpanKind, SpanRecord, Status, StatusCode, Str, TimeEvent, TimeEventKind,
+    SpanKind, SpanRecord, Status, StatusCode, Str, TimeEvent, TimeEventKind, UNNAMED_SPAN,
 };
 pub use record::{
     decode_record, encode_with_bincode, peek_version, DecodeError, EncodeError, RecordDecoder,

@@ -14,6 +14,22 @@ use crate::ids::{SpanId, TraceId};
 /// A string that is either `'static` or owned.
 pub type Str = Cow<'static, str>;
 
+/// The name given to a span whose name is empty or only white space:
+/// Cloud Trace refuses such a span ("Missing span display name"), and one
+/// bad span would fail its whole request. The recorder applies it when the
+/// span is recorded, the uploader again before sending (records written
+/// by older recorders).
+pub const UNNAMED_SPAN: &str = "(unnamed span)";
+
+/// `name`, or [`UNNAMED_SPAN`] if it is empty or only white space.
+pub fn span_name_or_placeholder(name: Str) -> Str {
+    if name.trim().is_empty() {
+        Cow::Borrowed(UNNAMED_SPAN)
+    } else {
+        name
+    }
+}
+
 /// An attribute value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -86,6 +102,80 @@ impl From<bool> for AttributeValue {
 impl From<f64> for AttributeValue {
     fn from(v: f64) -> Self {
         AttributeValue::Float(v)
+    }
+}
+/// A `u64` up to `i64::MAX` is an `Int`; a larger one (which no int64 can
+/// hold) is kept exactly as its decimal digits, a `String`.
+impl From<u64> for AttributeValue {
+    fn from(v: u64) -> Self {
+        match i64::try_from(v) {
+            Ok(i) => AttributeValue::Int(i),
+            Err(_) => AttributeValue::String(Cow::Owned(v.to_string())),
+        }
+    }
+}
+/// As `u64`.
+impl From<usize> for AttributeValue {
+    fn from(v: usize) -> Self {
+        AttributeValue::from(v as u64)
+    }
+}
+impl From<i16> for AttributeValue {
+    fn from(v: i16) -> Self {
+        AttributeValue::Int(v.into())
+    }
+}
+impl From<u16> for AttributeValue {
+    fn from(v: u16) -> Self {
+        AttributeValue::Int(v.into())
+    }
+}
+impl From<i8> for AttributeValue {
+    fn from(v: i8) -> Self {
+        AttributeValue::Int(v.into())
+    }
+}
+impl From<u8> for AttributeValue {
+    fn from(v: u8) -> Self {
+        AttributeValue::Int(v.into())
+    }
+}
+/// The `f64` nearest to the `f32`'s shortest decimal text, so `0.1f32`
+/// is recorded as `0.1`, not as `0.10000000149011612` (the exact value of
+/// the `f32`, which is what `as f64` gives). Infinities and NaN stay so.
+impl From<f32> for AttributeValue {
+    fn from(v: f32) -> Self {
+        if !v.is_finite() {
+            return AttributeValue::Float(f64::from(v));
+        }
+        // An f32's shortest round-trip text is at most about 16 bytes.
+        let mut buf = [0u8; 48];
+        let mut w = &mut buf[..];
+        let f = match std::io::Write::write_fmt(&mut w, format_args!("{v:e}")) {
+            Ok(()) => {
+                let len = 48 - w.len();
+                std::str::from_utf8(&buf[..len])
+                    .ok()
+                    .and_then(|t| t.parse::<f64>().ok())
+                    .unwrap_or(f64::from(v))
+            }
+            Err(_) => f64::from(v),
+        };
+        AttributeValue::Float(f)
+    }
+}
+/// Copies the string.
+impl From<&String> for AttributeValue {
+    fn from(v: &String) -> Self {
+        AttributeValue::String(Cow::Owned(v.clone()))
+    }
+}
+
+impl AttributeValue {
+    /// A string value copied from a borrowed `&str` of any lifetime (a
+    /// `&'static str` converts without a copy through `From`).
+    pub fn copied(v: &str) -> Self {
+        AttributeValue::String(Cow::Owned(v.to_owned()))
     }
 }
 

@@ -374,6 +374,39 @@ fn export_cloudtrace_is_what_the_server_accepts() {
     assert_eq!(n, 2300);
 }
 
+/// Every Google answer carries `Date`; the doctor compares it with the
+/// local clock as an HTTP date (the stand-in's clock runs 2 hours ahead).
+#[test]
+fn doctor_reports_a_two_hour_clock_skew_as_two_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = standin::StandIn::start(0, test_account(), 1).unwrap();
+    s.set_clock_offset_secs(2 * 3600);
+    let key = write_key_file(dir.path(), &s, "doctor-proj");
+    let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
+        .args(["doctor", "--json"])
+        .args(["--endpoint", &s.endpoint(), "--credentials"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "a 2-hour skew fails the check");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let clock = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "clock")
+        .unwrap();
+    assert_eq!(clock["ok"], false);
+    let detail = clock["detail"].as_str().unwrap();
+    assert!(detail.contains("2 h 0 min behind the server's"), "{detail}");
+    let secs: i64 = detail
+        .rsplit('(')
+        .next()
+        .and_then(|t| t.trim_end_matches(" s)").parse().ok())
+        .unwrap();
+    assert!((-7202..=-7198).contains(&secs), "{detail}");
+}
+
 #[test]
 fn doctor_says_what_works_and_what_to_fix() {
     let dir = tempfile::tempdir().unwrap();
@@ -405,6 +438,9 @@ fn doctor_says_what_works_and_what_to_fix() {
         .as_str()
         .unwrap()
         .contains("doctor-proj"));
+    // The stand-in sends `Date` like Google: the clocks agree.
+    let clock = v["checks"][3]["detail"].as_str().unwrap();
+    assert!(clock.contains("the server's ("), "{clock}");
     assert!(
         !String::from_utf8_lossy(&out.stdout).contains("ya29."),
         "a token was printed"

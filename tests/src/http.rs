@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 /// A request.
@@ -49,6 +49,9 @@ pub type Handler = Arc<dyn Fn(Request) -> Reply + Send + Sync>;
 pub struct Server {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    /// Added to this machine's clock in every `Date` header, as a server
+    /// whose clock differs would send it.
+    date_offset_secs: Arc<AtomicI64>,
     accept: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -59,19 +62,22 @@ impl Server {
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
+        let date_offset_secs = Arc::new(AtomicI64::new(0));
+        let offset = date_offset_secs.clone();
         let accept = std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
                     return;
                 }
                 let Ok(conn) = conn else { continue };
-                let (h, stop3) = (handler.clone(), stop2.clone());
-                std::thread::spawn(move || serve(conn, h, stop3));
+                let (h, stop3, offset) = (handler.clone(), stop2.clone(), offset.clone());
+                std::thread::spawn(move || serve(conn, h, stop3, offset));
             }
         });
         Ok(Server {
             addr,
             stop,
+            date_offset_secs,
             accept: Some(accept),
         })
     }
@@ -80,6 +86,20 @@ impl Server {
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
+
+    /// Sends `Date` headers `secs` ahead of this machine's clock (behind
+    /// when negative).
+    pub fn set_date_offset_secs(&self, secs: i64) {
+        self.date_offset_secs.store(secs, Ordering::SeqCst);
+    }
+}
+
+/// The `Date` header value, as every Google answer carries one.
+fn http_date(offset_secs: i64) -> String {
+    let now = std::time::SystemTime::now();
+    let d = std::time::Duration::from_secs(offset_secs.unsigned_abs());
+    let t = if offset_secs >= 0 { now + d } else { now - d };
+    httpdate::fmt_http_date(t)
 }
 
 impl Drop for Server {
@@ -129,7 +149,7 @@ fn reset(stream: &TcpStream) {
     }
 }
 
-fn serve(stream: TcpStream, handler: Handler, stop: Arc<AtomicBool>) {
+fn serve(stream: TcpStream, handler: Handler, stop: Arc<AtomicBool>, date_offset: Arc<AtomicI64>) {
     let _ = stream.set_nodelay(true);
     let Ok(read_half) = stream.try_clone() else {
         return;
@@ -197,8 +217,9 @@ fn serve(stream: TcpStream, handler: Handler, stop: Arc<AtomicBool>) {
             }
             Reply::Respond(status, extra, body) => {
                 let mut out = format!(
-                    "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+                    "HTTP/1.1 {status} {}\r\nDate: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
                     reason(status),
+                    http_date(date_offset.load(Ordering::Relaxed)),
                     body.len()
                 );
                 for (k, v) in extra {

@@ -101,6 +101,8 @@ struct State {
     request_times: Vec<Instant>,
     /// The time (s since the epoch) span windows are judged at; `None`: now.
     as_of: Option<u64>,
+    /// Accepted spans as JSON, when asked to keep them.
+    kept: Option<Vec<Value>>,
 }
 
 type Shared = Arc<(Mutex<State>, Condvar)>;
@@ -160,6 +162,35 @@ impl StandIn {
     /// Queues faults for the next `batchWrite` requests, in order.
     pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
         self.state.0.lock().unwrap().faults.extend(faults);
+    }
+
+    /// Keeps every accepted span's JSON from now on, for field-by-field
+    /// comparisons ([`StandIn::accepted_spans`]).
+    pub fn keep_accepted_spans(&self) {
+        self.state
+            .0
+            .lock()
+            .unwrap()
+            .kept
+            .get_or_insert_with(Vec::new);
+    }
+
+    /// The accepted spans' JSON, duplicates included, in arrival order
+    /// (empty unless [`StandIn::keep_accepted_spans`] was called).
+    pub fn accepted_spans(&self) -> Vec<Value> {
+        self.state
+            .0
+            .lock()
+            .unwrap()
+            .kept
+            .clone()
+            .unwrap_or_default()
+    }
+
+    /// Sends `Date` headers `secs` ahead of this machine's clock, as a
+    /// server would if this machine's clock were `secs` behind.
+    pub fn set_clock_offset_secs(&self, secs: i64) {
+        self.server.set_date_offset_secs(secs);
     }
 
     /// Judges span times (the 14-day and 3-day windows) as of this time,
@@ -383,6 +414,12 @@ fn handle(
                     }
                 } as u32;
                 st.accepted.extend(ids.into_iter().map(|(t, s)| (p, t, s)));
+                if let Some(kept) = &mut st.kept {
+                    let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+                    if let Some(spans) = body["spans"].as_array() {
+                        kept.extend(spans.iter().cloned());
+                    }
+                }
                 drop(st);
                 cv.notify_all();
             }

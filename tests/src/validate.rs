@@ -9,6 +9,8 @@
 //! project and `spanId`, id formats (lowercase hex, not all zero),
 //! timestamps (RFC 3339 with `Z` and 0, 3, 6 or 9 fractional digits; end not
 //! before start; start within the 14-day window, end at most 3 days ahead),
+//! a display name that is empty or blank ("Missing span display name") and
+//! an empty attribute key, as Cloud Trace refuses them,
 //! every documented limit (display name 128 bytes, keys 128 bytes, string
 //! values 256 bytes, 32 attributes per span and link, 4 per annotation, 32
 //! annotations, 128 message events, 128 links), enum names, and status
@@ -330,6 +332,9 @@ fn attributes(a: &Attributes<'_>, max: usize, what: &str) -> Result<(), String> 
         ));
     }
     for (k, v) in &m.0 {
+        if k.is_empty() {
+            return Err(format!("{what} has an empty attribute key"));
+        }
         if k.len() > 128 {
             return Err(format!("{what} key of {} bytes, the limit is 128", k.len()));
         }
@@ -511,11 +516,16 @@ fn span(
             return Err("parentSpanId is not 16 hex digits".into());
         }
     }
-    truncatable(
-        s.display_name.as_ref().ok_or("displayName is required")?,
-        128,
-        "displayName",
-    )?;
+    let display_name = s.display_name.as_ref().ok_or("displayName is required")?;
+    truncatable(display_name, 128, "displayName")?;
+    // Cloud Trace: an empty (ProtoJSON: absent) or blank name is refused.
+    if display_name
+        .value
+        .as_deref()
+        .is_none_or(|v| v.trim().is_empty())
+    {
+        return Err("Missing span display name".into());
+    }
     let start = timestamp(
         s.start_time.as_deref().ok_or("startTime is required")?,
         "startTime",

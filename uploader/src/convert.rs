@@ -8,13 +8,43 @@
 //! with `truncatedByteCount`), at most 32 attributes per span, 4 per
 //! annotation, 32 per link, 32 annotations, 128 message events, 128 links,
 //! each with its dropped count. int64 values are JSON strings.
+//!
+//! # Repairs: no value makes a span undeliverable
+//!
+//! | what Cloud Trace refuses | repair | counted in |
+//! |---|---|---|
+//! | empty or blank display name ("Missing span display name") | [`UNNAMED_SPAN`] | — |
+//! | empty attribute key | the attribute is dropped | `droppedAttributesCount` |
+//! | key over 128 bytes | dropped | `droppedAttributesCount` |
+//! | over 32 attributes (4 per annotation, 32 per link) | the rest dropped | `droppedAttributesCount` |
+//! | two keys that map to one label (`http.method`, `http.request.method` → `/http/method`) | one wins, see [`select_attributes`] | `droppedAttributesCount` |
+//! | string value over 256 bytes | cut on a UTF-8 boundary | `truncatedByteCount` |
+//! | name over 128 bytes | cut likewise | `truncatedByteCount` |
+//! | all-zero trace or span id | a non-zero id derived from the span's name and times (the same on every resend) | — |
+//! | all-zero parent id, or the span's own id | sent as a root | — |
+//! | link to an all-zero id | dropped | `droppedLinksCount` |
+//! | over 32 annotations, 128 message events, 128 links | the rest dropped | their dropped counts |
+//! | end before start | end = start | — |
+//! | end more than 3 days ahead of the uploader's clock | start and end clamped to the latest time accepted (now + 3 days − 10 min) | — |
+//! | start more than 14 days ago | not sent, see [`is_expired`] | spool counter `upload_expired` |
+//!
+//! Floats have no type in Cloud Trace v2: they are sent as text, the
+//! shortest that reads back as the same `f64`, always with a `.` or an
+//! exponent so that `1.0` is not mistaken for the integer `1` (`1.0`,
+//! `0.1`, `1e300`, `1.7976931348623157e308`, `1e-300`); NaN is `NaN`, the
+//! infinities `Infinity` and `-Infinity` (as in JSON encodings of
+//! protobuf doubles). See [`float_text`].
 
+use std::borrow::Cow;
+
+use regex::Regex;
 use tracespool_schema::{
-    Attribute, AttributeValue, LinkKind, MessageKind, Resource, SpanData, SpanKind, SpanRecord,
-    StatusCode, TimeEvent, TimeEventKind,
+    Attribute, AttributeValue, Link, LinkKind, MessageKind, Resource, SpanData, SpanId, SpanKind,
+    SpanRecord, StatusCode, TimeEvent, TimeEventKind, TraceId, UNNAMED_SPAN,
 };
 
 pub use crate::cloudtrace_model::*;
+use crate::resource_labels::{resource_labels, ResourceLabels};
 use crate::timefmt::rfc3339_nanos;
 
 /// Cuts `s` to at most `max` bytes on a character boundary.
@@ -36,27 +66,38 @@ pub(crate) fn cut(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// OpenTelemetry attribute names → Cloud Trace's well-known labels.
-pub fn well_known_label(key: &str) -> Option<&'static str> {
+/// OpenTelemetry attribute names → Cloud Trace's well-known labels, with a
+/// rank: 0 for the current semantic-convention name, 1 for an older one.
+/// When both are set, the current name wins (see [`select_attributes`]).
+pub fn well_known_label(key: &str) -> Option<(&'static str, u8)> {
     Some(match key {
-        "http.method" | "http.request.method" => "/http/method",
-        "http.status_code" | "http.response.status_code" => "/http/status_code",
-        "http.url" | "url.full" => "/http/url",
-        "http.route" => "/http/route",
-        "http.host" | "http.request.header.host" | "server.address" => "/http/host",
-        "http.user_agent" | "user_agent.original" => "/http/user_agent",
-        "http.target" | "http.path" | "url.path" => "/http/path",
-        "http.request_content_length" | "http.request.body.size" => "/http/request/size",
-        "http.response_content_length" | "http.response.body.size" => "/http/response/size",
-        "http.flavor" | "network.protocol.version" => "/http/client_protocol",
-        "exception.message" => "/error/message",
-        "exception.type" => "/error/name",
-        "exception.stacktrace" => "/stacktrace",
-        "component" => "/component",
-        "k8s.cluster.name" => "g.co/r/k8s_container/cluster_name",
-        "k8s.namespace.name" => "g.co/r/k8s_container/namespace",
-        "k8s.pod.name" => "g.co/r/k8s_container/pod_name",
-        "k8s.container.name" => "g.co/r/k8s_container/container_name",
+        "http.request.method" => ("/http/method", 0),
+        "http.method" => ("/http/method", 1),
+        "http.response.status_code" => ("/http/status_code", 0),
+        "http.status_code" => ("/http/status_code", 1),
+        "url.full" => ("/http/url", 0),
+        "http.url" => ("/http/url", 1),
+        "http.route" => ("/http/route", 0),
+        "server.address" => ("/http/host", 0),
+        "http.host" | "http.request.header.host" => ("/http/host", 1),
+        "user_agent.original" => ("/http/user_agent", 0),
+        "http.user_agent" => ("/http/user_agent", 1),
+        "url.path" => ("/http/path", 0),
+        "http.target" | "http.path" => ("/http/path", 1),
+        "http.request.body.size" => ("/http/request/size", 0),
+        "http.request_content_length" => ("/http/request/size", 1),
+        "http.response.body.size" => ("/http/response/size", 0),
+        "http.response_content_length" => ("/http/response/size", 1),
+        "network.protocol.version" => ("/http/client_protocol", 0),
+        "http.flavor" => ("/http/client_protocol", 1),
+        "exception.message" => ("/error/message", 0),
+        "exception.type" => ("/error/name", 0),
+        "exception.stacktrace" => ("/stacktrace", 0),
+        "component" => ("/component", 0),
+        "k8s.cluster.name" => ("g.co/r/k8s_container/cluster_name", 0),
+        "k8s.namespace.name" => ("g.co/r/k8s_container/namespace", 0),
+        "k8s.pod.name" => ("g.co/r/k8s_container/pod_name", 0),
+        "k8s.container.name" => ("g.co/r/k8s_container/container_name", 0),
         _ => return None,
     })
 }
@@ -70,22 +111,41 @@ pub(crate) enum Val<'a> {
     Str(&'a str),
 }
 
+/// One attribute that is sent.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Selected<'a> {
+    /// The key as sent (a well-known label, or the attribute's own key).
+    pub key: &'a str,
+    /// The value.
+    pub value: Val<'a>,
+    /// The attribute's own key, and its rank (see [`well_known_label`]).
+    original: &'a str,
+    rank: u8,
+}
+
 /// The attributes that are sent, in order, with unique keys, and how many
 /// were dropped: the one place the attribute rules live, shared by
 /// [`to_cloud_trace`] and the direct JSON writer ([`crate::json`]).
 #[derive(Debug, Default)]
 pub(crate) struct Selection<'a> {
-    /// (key as sent, value).
-    pub items: Vec<(&'a str, Val<'a>)>,
+    /// What is sent, in order.
+    pub items: Vec<Selected<'a>>,
     /// Attributes not sent (including those dropped at record time).
     pub dropped: u32,
 }
 
-/// Selects attributes from sources in priority order, with `cap` keys.
-/// Later values of the same key within a source replace earlier ones (the
-/// recorder may store duplicates); a key already set by an earlier source
-/// is kept. Keys over 128 bytes and keys over the cap are dropped and
-/// counted.
+/// Selects attributes from `fixed`, then `sources` in priority order, with
+/// `cap` keys. Every attribute that is not sent is counted in `dropped`:
+///
+/// * an empty key, or a key over 128 bytes;
+/// * a key that is already sent, from `fixed` or an earlier source (the
+///   span's own attributes beat the resource's);
+/// * within one source, two attributes whose keys map to the same label
+///   (`http.method` and `http.request.method` → `/http/method`): the
+///   current semantic-convention name wins, else the first; the same key
+///   set twice is one attribute updated (the last value is sent, nothing
+///   is counted);
+/// * keys over the cap, in order.
 pub(crate) fn select_attributes<'a>(
     sources: &[&'a [Attribute]],
     fixed: &[(&'a str, Val<'a>)],
@@ -95,46 +155,206 @@ pub(crate) fn select_attributes<'a>(
 ) {
     out.items.clear();
     out.dropped = already_dropped;
-    out.items.extend_from_slice(fixed);
+    out.items.extend(fixed.iter().map(|&(key, value)| Selected {
+        key,
+        value,
+        original: key,
+        rank: 0,
+    }));
     for source in sources {
-        // Keys this source added start here; a repeated key within the
-        // source replaces its value (a linear scan: at most 32 keys).
+        // Keys this source added start here (a linear scan: at most 32 keys).
         let first_of_source = out.items.len();
         for a in *source {
-            let key: &'a str = well_known_label(&a.key).unwrap_or(&a.key);
-            if key.len() > limits::KEY_BYTES {
+            let (key, rank): (&'a str, u8) = match well_known_label(&a.key) {
+                Some((label, rank)) => (label, rank),
+                None => (&a.key, 0),
+            };
+            if key.is_empty() || key.len() > limits::KEY_BYTES {
                 out.dropped += 1;
                 continue;
             }
-            if let Some(slot) = out.items[first_of_source..]
-                .iter_mut()
-                .find(|(k, _)| *k == key)
-            {
-                slot.1 = Val::Attr(&a.value);
-                continue;
-            }
-            if out.items[..first_of_source].iter().any(|(k, _)| *k == key) {
+            if let Some(i) = out.items.iter().position(|x| x.key == key) {
+                let slot = &mut out.items[i];
+                if i < first_of_source {
+                    out.dropped += 1;
+                } else if slot.original == &*a.key {
+                    slot.value = Val::Attr(&a.value);
+                } else {
+                    out.dropped += 1;
+                    if rank < slot.rank {
+                        *slot = Selected {
+                            key,
+                            value: Val::Attr(&a.value),
+                            original: &a.key,
+                            rank,
+                        };
+                    }
+                }
                 continue;
             }
             if out.items.len() >= cap {
                 out.dropped += 1;
                 continue;
             }
-            out.items.push((key, Val::Attr(&a.value)));
+            out.items.push(Selected {
+                key,
+                value: Val::Attr(&a.value),
+                original: &a.key,
+                rank,
+            });
         }
     }
 }
 
-/// The resource attributes sent as labels, split into those that go before
-/// the span's own attributes (`service.name`) and the rest. The SDK's own
-/// name and version are left out: they travel in `g.co/agent`.
-pub(crate) fn split_resource(resource: &Resource) -> (Vec<Attribute>, Vec<Attribute>) {
-    resource
-        .attributes
+/// What a conversion needs besides the span.
+#[derive(Debug, Clone)]
+pub struct ConvertOptions {
+    /// Resource attributes to send besides the service and the monitored
+    /// resource (`--resource-labels`).
+    pub resource_labels: Option<Regex>,
+    /// The uploader's clock (ns since the epoch), for the 3-day limit.
+    pub now_ns: u64,
+}
+
+impl ConvertOptions {
+    /// No opted-in resource attributes; the clock is now.
+    pub fn now() -> Self {
+        ConvertOptions {
+            resource_labels: None,
+            now_ns: tracespool_spool::now_ns(),
+        }
+    }
+
+    /// The latest time Cloud Trace accepts: 3 days ahead, less a 10-minute
+    /// margin for clocks and the trip.
+    pub fn latest_ns(&self) -> u64 {
+        const AHEAD_NS: u64 = (3 * 24 * 60 - 10) * 60 * 1_000_000_000;
+        self.now_ns.saturating_add(AHEAD_NS)
+    }
+}
+
+/// What a resource contributes to each of its spans, computed once per
+/// distinct resource.
+#[derive(Debug, Clone)]
+pub(crate) struct ResourceParts {
+    /// The `g.co/agent` value.
+    pub agent: String,
+    /// Service, monitored-resource and opted-in labels.
+    pub labels: ResourceLabels,
+}
+
+impl ResourceParts {
+    pub(crate) fn new(resource: &Resource, opts: &ConvertOptions) -> Self {
+        ResourceParts {
+            agent: agent(resource),
+            labels: resource_labels(resource, opts.resource_labels.as_ref()),
+        }
+    }
+
+    /// Selects a span's attributes: `g.co/agent` and `g.co/gae/app/module`
+    /// first, then the span's own, then the resource's labels.
+    pub(crate) fn select<'a>(&'a self, s: &'a SpanData, out: &mut Selection<'a>) {
+        let agent = ("g.co/agent", Val::Str(&self.agent));
+        match &self.labels.module {
+            Some(m) => select_attributes(
+                &[&s.attributes, &self.labels.labels],
+                &[agent, ("g.co/gae/app/module", Val::Str(m))],
+                limits::ATTRIBUTES,
+                s.dropped.attributes,
+                out,
+            ),
+            None => select_attributes(
+                &[&s.attributes, &self.labels.labels],
+                &[agent],
+                limits::ATTRIBUTES,
+                s.dropped.attributes,
+                out,
+            ),
+        }
+    }
+}
+
+/// The text of a float: the shortest that reads back as the same `f64`,
+/// with a `.` or an exponent (`1.0`, `1e300`, `1e-300`); `NaN`,
+/// `Infinity`, `-Infinity`.
+pub fn float_text(f: f64) -> Cow<'static, str> {
+    if f.is_nan() {
+        Cow::Borrowed("NaN")
+    } else if f == f64::INFINITY {
+        Cow::Borrowed("Infinity")
+    } else if f == f64::NEG_INFINITY {
+        Cow::Borrowed("-Infinity")
+    } else {
+        // `Debug` is Rust's shortest round-trip text, in exponent form for
+        // very large and very small magnitudes, and keeps `.0`.
+        Cow::Owned(format!("{f:?}"))
+    }
+}
+
+/// The ids a span is sent with (see the repairs table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SentIds {
+    pub trace: TraceId,
+    pub span: SpanId,
+    pub parent: Option<SpanId>,
+}
+
+/// FNV-1a over the span's name and times, never 0: a stand-in for an
+/// all-zero id that is the same each time the span is sent.
+fn derived_id(s: &SpanData, seed: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    let times = [s.start_ns.to_le_bytes(), s.end_ns.to_le_bytes()];
+    for b in s.name.bytes().chain(times.iter().flatten().copied()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h.max(1)
+}
+
+pub(crate) fn sent_ids(s: &SpanData) -> SentIds {
+    let trace = if s.trace_id.is_zero() {
+        let hi = u128::from(derived_id(s, 1));
+        TraceId(((hi << 64) | u128::from(derived_id(s, 2))).to_be_bytes())
+    } else {
+        s.trace_id
+    };
+    let span = if s.span_id.is_zero() {
+        SpanId::from_u64(derived_id(s, 3))
+    } else {
+        s.span_id
+    };
+    let parent = s.parent_span_id.filter(|p| !p.is_zero() && *p != span);
+    SentIds {
+        trace,
+        span,
+        parent,
+    }
+}
+
+/// (start, end) as sent: end not before start, both no later than Cloud
+/// Trace accepts.
+pub(crate) fn sent_times(s: &SpanData, opts: &ConvertOptions) -> (u64, u64) {
+    let latest = opts.latest_ns();
+    let start = s.start_ns.min(latest);
+    (start, s.end_ns.max(start).min(latest))
+}
+
+/// The display name as sent (before truncation): [`UNNAMED_SPAN`] for an
+/// empty or blank name (records of recorders before 0.2 kept them).
+pub(crate) fn sent_name(s: &SpanData) -> &str {
+    if s.name.trim().is_empty() {
+        UNNAMED_SPAN
+    } else {
+        &s.name
+    }
+}
+
+/// The links that are sent: those to a valid span, the first 128.
+pub(crate) fn sent_links(s: &SpanData) -> impl Iterator<Item = &Link> {
+    s.links
         .iter()
-        .filter(|a| !a.key.starts_with("telemetry.sdk."))
-        .cloned()
-        .partition(|a| a.key == "service.name")
+        .filter(|l| !l.trace_id.is_zero() && !l.span_id.is_zero())
+        .take(limits::LINKS)
 }
 
 fn val(v: Val<'_>) -> CtValue {
@@ -149,9 +369,9 @@ fn value(v: &AttributeValue) -> CtValue {
         AttributeValue::String(s) => CtValue::StringValue(truncate(s, limits::STRING_VALUE_BYTES)),
         AttributeValue::Int(i) => CtValue::IntValue(i.to_string()),
         AttributeValue::Bool(b) => CtValue::BoolValue(*b),
-        // Cloud Trace has no float; send the shortest decimal text.
+        // Cloud Trace has no float: its shortest exact text.
         AttributeValue::Float(f) => {
-            CtValue::StringValue(truncate(&f.to_string(), limits::STRING_VALUE_BYTES))
+            CtValue::StringValue(truncate(&float_text(*f), limits::STRING_VALUE_BYTES))
         }
         // A kind of value newer than this uploader: its debug text.
         other => CtValue::StringValue(truncate(&format!("{other:?}"), limits::STRING_VALUE_BYTES)),
@@ -167,11 +387,15 @@ fn build_attributes<'a>(
 ) -> CtAttributes {
     let mut sel = Selection::default();
     select_attributes(sources, fixed, cap, already_dropped, &mut sel);
+    ct_attributes(sel)
+}
+
+fn ct_attributes(sel: Selection<'_>) -> CtAttributes {
     CtAttributes {
         attribute_map: indexmap_like::OrderedMap(
             sel.items
                 .into_iter()
-                .map(|(k, v)| (k.to_owned(), val(v)))
+                .map(|x| (x.key.to_owned(), val(x.value)))
                 .collect(),
         ),
         dropped_attributes_count: sel.dropped,
@@ -233,7 +457,7 @@ pub(crate) fn dropped_events(s: &SpanData) -> (u32, u32) {
 
 /// Links not sent: dropped at record time or over the limit.
 pub(crate) fn dropped_links(s: &SpanData) -> u32 {
-    s.dropped.links + s.links.len().saturating_sub(limits::LINKS) as u32
+    s.dropped.links + (s.links.len() - sent_links(s).count()) as u32
 }
 
 /// An int64 field from a `u64` (values above `i64::MAX` cannot be sent).
@@ -281,20 +505,14 @@ pub(crate) fn span_kind(k: SpanKind) -> &'static str {
 }
 
 /// Converts one recorded span for project `project`.
-pub fn to_cloud_trace(project: &str, rec: &SpanRecord) -> CtSpan {
+pub fn to_cloud_trace(project: &str, rec: &SpanRecord, opts: &ConvertOptions) -> CtSpan {
     let s = &rec.span;
-    let span_id = s.span_id.to_string();
-    // Resource attributes that matter most go first, then the span's own,
-    // then the rest of the resource. The SDK's own name and version travel
-    // in `g.co/agent` instead of three labels on every span.
-    let (res_first, res_rest) = split_resource(&rec.resource);
-    let agent = agent(&rec.resource);
-    let attributes = build_attributes(
-        &[&res_first[..], &s.attributes[..], &res_rest[..]],
-        &[("g.co/agent", Val::Str(&agent))],
-        limits::ATTRIBUTES,
-        s.dropped.attributes,
-    );
+    let ids = sent_ids(s);
+    let span_id = ids.span.to_string();
+    let parts = ResourceParts::new(&rec.resource, opts);
+    let mut sel = Selection::default();
+    parts.select(s, &mut sel);
+    let attributes = ct_attributes(sel);
 
     let (dropped_annotations, dropped_messages) = dropped_events(s);
     let time_event: Vec<CtTimeEvent> = sent_events(s)
@@ -344,10 +562,7 @@ pub fn to_cloud_trace(project: &str, rec: &SpanRecord) -> CtSpan {
         });
 
     let dropped_links = dropped_links(s);
-    let link: Vec<CtLink> = s
-        .links
-        .iter()
-        .take(limits::LINKS)
+    let link: Vec<CtLink> = sent_links(s)
         .map(|l| CtLink {
             trace_id: l.trace_id.to_string(),
             span_id: l.span_id.to_string(),
@@ -365,13 +580,14 @@ pub fn to_cloud_trace(project: &str, rec: &SpanRecord) -> CtSpan {
         dropped_links_count: dropped_links,
     });
 
+    let (start, end) = sent_times(s, opts);
     CtSpan {
-        name: format!("projects/{project}/traces/{}/spans/{span_id}", s.trace_id),
+        name: format!("projects/{project}/traces/{}/spans/{span_id}", ids.trace),
         span_id,
-        parent_span_id: s.parent_span_id.map(|p| p.to_string()),
-        display_name: truncate(&s.name, limits::DISPLAY_NAME_BYTES),
-        start_time: rfc3339_nanos(s.start_ns),
-        end_time: rfc3339_nanos(s.end_ns.max(s.start_ns)),
+        parent_span_id: ids.parent.map(|p| p.to_string()),
+        display_name: truncate(sent_name(s), limits::DISPLAY_NAME_BYTES),
+        start_time: rfc3339_nanos(start),
+        end_time: rfc3339_nanos(end),
         attributes,
         time_events,
         links,
@@ -386,7 +602,7 @@ pub fn to_cloud_trace(project: &str, rec: &SpanRecord) -> CtSpan {
                 message: s.status.message.to_string(),
             }),
         },
-        same_process_as_parent_span: s.parent_span_id.map(|_| !s.parent_is_remote),
+        same_process_as_parent_span: ids.parent.map(|_| !s.parent_is_remote),
         span_kind: span_kind(s.kind),
     }
 }

@@ -14,8 +14,9 @@ use std::io::Write as _;
 use tracespool_schema::{Attribute, AttributeValue, Resource, SpanData, StatusCode, TimeEventKind};
 
 use crate::convert::{
-    agent, compressed_or_not, cut, dropped_events, dropped_links, int64, limits, link_type,
-    message_type, select_attributes, sent_events, span_kind, split_resource, Selection, Val,
+    compressed_or_not, cut, dropped_events, dropped_links, float_text, int64, limits, link_type,
+    message_type, select_attributes, sent_events, sent_ids, sent_links, sent_name, sent_times,
+    span_kind, ConvertOptions, ResourceParts, Selection, Val,
 };
 use crate::timefmt::write_rfc3339_nanos;
 
@@ -24,27 +25,9 @@ use crate::timefmt::write_rfc3339_nanos;
 pub struct SpanJsonWriter {
     /// `"projects/P/traces/`.
     name_prefix: String,
-    /// The last resource seen, split as it is sent, and its agent string.
-    resource: Option<ResourceParts>,
-}
-
-struct ResourceParts {
-    resource: Resource,
-    first: Vec<Attribute>,
-    rest: Vec<Attribute>,
-    agent: String,
-}
-
-impl ResourceParts {
-    fn new(resource: &Resource) -> Self {
-        let (first, rest) = split_resource(resource);
-        ResourceParts {
-            resource: resource.clone(),
-            first,
-            rest,
-            agent: agent(resource),
-        }
-    }
+    opts: ConvertOptions,
+    /// The last resource seen and what it contributes to each span.
+    resource: Option<(Resource, ResourceParts)>,
 }
 
 fn escaped(out: &mut Vec<u8>, s: &str) {
@@ -115,10 +98,7 @@ fn value(out: &mut Vec<u8>, v: Val<'_>) {
                 b"{\"boolValue\":false"
             });
         }
-        Val::Attr(AttributeValue::Float(f)) => {
-            out.extend_from_slice(b"{\"stringValue\":");
-            truncatable(out, &f.to_string(), limits::STRING_VALUE_BYTES);
-        }
+        Val::Attr(AttributeValue::Float(f)) => string_value(out, &float_text(*f)),
         // A kind of value newer than this uploader, as `convert::value`.
         Val::Attr(other) => string_value(out, &format!("{other:?}")),
     }
@@ -127,13 +107,13 @@ fn value(out: &mut Vec<u8>, v: Val<'_>) {
 
 fn attributes(out: &mut Vec<u8>, sel: &Selection<'_>) {
     out.extend_from_slice(b"{\"attributeMap\":{");
-    for (i, (k, v)) in sel.items.iter().enumerate() {
+    for (i, x) in sel.items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        escaped(out, k);
+        escaped(out, x.key);
         out.push(b':');
-        value(out, *v);
+        value(out, x.value);
     }
     out.push(b'}');
     if sel.dropped > 0 {
@@ -160,50 +140,48 @@ fn optional_attributes<'a>(
 
 impl SpanJsonWriter {
     /// A writer for spans of `project`.
-    pub fn new(project: &str) -> Self {
+    pub fn new(project: &str, opts: ConvertOptions) -> Self {
         SpanJsonWriter {
             name_prefix: format!("\"projects/{project}/traces/"),
+            opts,
             resource: None,
         }
+    }
+
+    /// Sets the uploader's clock (for the 3-day limit).
+    pub fn set_now_ns(&mut self, now_ns: u64) {
+        self.opts.now_ns = now_ns;
     }
 
     /// Appends one span (with the resource of its record) as a Cloud Trace
     /// v2 `Span` object to `out`.
     pub fn write(&mut self, out: &mut Vec<u8>, s: &SpanData, resource: &Resource) {
-        if self
-            .resource
-            .as_ref()
-            .is_none_or(|r| r.resource != *resource)
-        {
-            self.resource = Some(ResourceParts::new(resource));
+        if self.resource.as_ref().is_none_or(|(r, _)| r != resource) {
+            self.resource = Some((resource.clone(), ResourceParts::new(resource, &self.opts)));
         }
-        let res = self.resource.as_ref().expect("set above");
+        let (_, res) = self.resource.as_ref().expect("set above");
+        let ids = sent_ids(s);
         out.extend_from_slice(b"{\"name\":");
         out.extend_from_slice(self.name_prefix.as_bytes());
-        hex(out, &s.trace_id.0);
+        hex(out, &ids.trace.0);
         out.extend_from_slice(b"/spans/");
-        hex(out, &s.span_id.0);
+        hex(out, &ids.span.0);
         out.extend_from_slice(b"\",\"spanId\":");
-        quoted_hex(out, &s.span_id.0);
-        if let Some(p) = s.parent_span_id {
+        quoted_hex(out, &ids.span.0);
+        if let Some(p) = ids.parent {
             out.extend_from_slice(b",\"parentSpanId\":");
             quoted_hex(out, &p.0);
         }
         out.extend_from_slice(b",\"displayName\":");
-        truncatable(out, &s.name, limits::DISPLAY_NAME_BYTES);
+        truncatable(out, sent_name(s), limits::DISPLAY_NAME_BYTES);
+        let (start, end) = sent_times(s, &self.opts);
         out.extend_from_slice(b",\"startTime\":");
-        time(out, s.start_ns);
+        time(out, start);
         out.extend_from_slice(b",\"endTime\":");
-        time(out, s.end_ns.max(s.start_ns));
+        time(out, end);
 
         let mut sel = Selection::default();
-        select_attributes(
-            &[&res.first[..], &s.attributes[..], &res.rest[..]],
-            &[("g.co/agent", Val::Str(&res.agent))],
-            limits::ATTRIBUTES,
-            s.dropped.attributes,
-            &mut sel,
-        );
+        res.select(s, &mut sel);
         out.extend_from_slice(b",\"attributes\":");
         attributes(out, &sel);
 
@@ -222,7 +200,7 @@ impl SpanJsonWriter {
                 out.push(b'}');
             }
         }
-        if s.parent_span_id.is_some() {
+        if ids.parent.is_some() {
             out.extend_from_slice(if s.parent_is_remote {
                 b",\"sameProcessAsParentSpan\":false"
             } else {
@@ -292,7 +270,7 @@ impl SpanJsonWriter {
             return;
         }
         out.extend_from_slice(b",\"links\":{\"link\":[");
-        for (n, l) in s.links.iter().take(limits::LINKS).enumerate() {
+        for (n, l) in sent_links(s).enumerate() {
             if n > 0 {
                 out.push(b',');
             }
@@ -325,11 +303,21 @@ mod tests {
     };
 
     use super::*;
-    use crate::convert::to_cloud_trace;
+    use crate::convert::{is_expired, to_cloud_trace};
+
+    /// 2025-11-24T16:00:00Z.
+    const NOW_NS: u64 = 1_764_000_000 * 1_000_000_000;
+
+    fn opts() -> ConvertOptions {
+        ConvertOptions {
+            resource_labels: Some(regex::Regex::new(r"^(deployment|service)\.").unwrap()),
+            now_ns: NOW_NS,
+        }
+    }
 
     fn same_bytes(rec: &SpanRecord) {
-        let reference = serde_json::to_vec(&to_cloud_trace("proj-1", rec)).unwrap();
-        let mut w = SpanJsonWriter::new("proj-1");
+        let reference = serde_json::to_vec(&to_cloud_trace("proj-1", rec, &opts())).unwrap();
+        let mut w = SpanJsonWriter::new("proj-1", opts());
         let mut out = Vec::new();
         w.write(&mut out, &rec.span, &rec.resource);
         assert_eq!(
@@ -345,6 +333,10 @@ mod tests {
     fn text() -> impl Strategy<Value = String> {
         prop_oneof![
             "[a-z./_]{0,12}",
+            Just(String::new()),
+            Just(" \t ".to_string()),
+            "[\u{0}-\u{1f}\u{7f}]{0,6}",
+            Just("http.method".to_string()),
             "\\PC{0,8}",
             // Long enough to be cut (multi-byte characters at the cut).
             "[aé\"\\\\\n\u{1}€]{120,300}",
@@ -364,6 +356,15 @@ mod tests {
                 any::<i64>().prop_map(AttributeValue::Int),
                 any::<bool>().prop_map(AttributeValue::Bool),
                 any::<f64>().prop_map(AttributeValue::Float),
+                prop_oneof![
+                    Just(f64::MAX),
+                    Just(f64::MIN_POSITIVE),
+                    Just(1e-300),
+                    Just(1.0),
+                    Just(f64::NAN),
+                    Just(f64::NEG_INFINITY)
+                ]
+                .prop_map(AttributeValue::Float),
             ],
         )
             .prop_map(|(k, value)| Attribute {
@@ -405,6 +406,7 @@ mod tests {
     prop_compose! {
         fn record()(
             ids in any::<([u8; 16], [u8; 8], Option<[u8; 8]>, bool)>(),
+            zero_ids in 0u8..8,
             name in text(),
             kind in 0u8..6,
             start in 0u64..4_000_000_000 * 1_000_000_000,
@@ -418,14 +420,23 @@ mod tests {
             dropped in any::<(u8, u8, u8, u8)>(),
             resource in prop::collection::vec(attribute(), 0..5),
         ) -> SpanRecord {
-            let mut s = SpanData::new(TraceId(ids.0), SpanId(ids.1), name);
-            s.parent_span_id = ids.2.map(SpanId);
+            // Now and then all-zero ids (repaired on both paths).
+            let trace = if zero_ids == 1 { [0; 16] } else { ids.0 };
+            let span = if zero_ids == 2 { [0; 8] } else { ids.1 };
+            let parent = match zero_ids { 3 => Some([0; 8]), 4 => Some(span), _ => ids.2 };
+            let mut s = SpanData::new(TraceId(trace), SpanId(span), name);
+            s.parent_span_id = parent.map(SpanId);
             s.parent_is_remote = ids.3;
             s.kind = [SpanKind::Unspecified, SpanKind::Internal, SpanKind::Server,
                 SpanKind::Client, SpanKind::Producer, SpanKind::Consumer][usize::from(kind)];
             s.start_ns = start;
-            // Sometimes an end before the start (clamped on both paths).
-            s.end_ns = if len % 7 == 0 { start.saturating_sub(5) } else { start + u64::from(len) };
+            // Sometimes an end before the start, or far in the future
+            // (clamped on both paths).
+            s.end_ns = match len % 11 {
+                0 => start.saturating_sub(5),
+                1 => u64::MAX,
+                _ => start + u64::from(len),
+            };
             s.attributes = attrs;
             s.events = events;
             if many_events {
@@ -433,7 +444,7 @@ mod tests {
                 for _ in 0..4 { s.events.extend(e.iter().cloned()); }
             }
             s.links = links.into_iter().map(|((t, i, k), a)| Link {
-                trace_id: TraceId(t),
+                trace_id: TraceId(if k > 200 { [0; 16] } else { t }),
                 span_id: SpanId(i),
                 kind: [LinkKind::Unspecified, LinkKind::ChildLinkedSpan, LinkKind::ParentLinkedSpan][usize::from(k % 3)],
                 attributes: a,
@@ -464,6 +475,33 @@ mod tests {
         fn direct_json_is_byte_identical_to_the_reference(rec in record()) {
             same_bytes(&rec);
         }
+
+        /// No value makes a span undeliverable: every span that is not
+        /// past the 14-day window (those are counted, not sent) passes the
+        /// project's strict Cloud Trace stand-in.
+        #[test]
+        fn the_strict_stand_in_accepts_every_arbitrary_span(
+            rec in record(),
+            recent in any::<bool>(),
+        ) {
+            let mut rec = rec;
+            if recent {
+                // Inside the window, so most cases are really sent.
+                rec.span.start_ns = NOW_NS - rec.span.start_ns % (10 * 86_400 * 1_000_000_000);
+            }
+            prop_assume!(!is_expired(&rec.span, NOW_NS));
+            let mut body = b"{\"spans\":[".to_vec();
+            SpanJsonWriter::new("proj-1", opts()).write(&mut body, &rec.span, &rec.resource);
+            body.extend_from_slice(b"]}");
+            let verdict = tracespool_tests::validate::validate_body(
+                &body,
+                "proj-1",
+                NOW_NS / 1_000_000_000,
+                &Default::default(),
+                |_| {},
+            );
+            prop_assert!(verdict.is_ok(), "{:?}\n{}", verdict, String::from_utf8_lossy(&body));
+        }
     }
 
     #[test]
@@ -486,7 +524,7 @@ mod tests {
             },
         };
         same_bytes(&rec);
-        let mut w = SpanJsonWriter::new("proj-1");
+        let mut w = SpanJsonWriter::new("proj-1", opts());
         let mut out = Vec::new();
         w.write(&mut out, &rec.span, &rec.resource);
         rec.resource.attributes[0] = Attribute::new("service.name", "other");
@@ -494,7 +532,7 @@ mod tests {
         w.write(&mut out, &rec.span, &rec.resource);
         assert_eq!(
             out,
-            serde_json::to_vec(&to_cloud_trace("proj-1", &rec)).unwrap()
+            serde_json::to_vec(&to_cloud_trace("proj-1", &rec, &opts())).unwrap()
         );
     }
 }

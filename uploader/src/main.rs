@@ -15,6 +15,7 @@ mod convert;
 mod inspect;
 mod json;
 mod policy;
+mod resource_labels;
 mod timefmt;
 mod upload;
 
@@ -132,6 +133,16 @@ struct UploadArgs {
     /// with it (a real Cloud Trace still refuses spans past its window).
     #[arg(long, hide = true, value_parser = humantime::parse_rfc3339)]
     as_of: Option<std::time::SystemTime>,
+    /// Also send the resource attributes whose key matches this regex
+    /// (besides the service and the monitored-resource labels, which are
+    /// always sent), e.g. `^(service\.version|deployment\.)`.
+    #[arg(long, value_name = "REGEX", value_parser = parse_key_regex)]
+    resource_labels: Option<regex::Regex>,
+}
+
+/// A `--resource-labels` regex.
+pub fn parse_key_regex(s: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(s).map_err(|e| e.to_string())
 }
 
 /// Which project, which API endpoint, which credentials (`upload` and
@@ -367,6 +378,7 @@ async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
         dry_run: a.dry_run,
         request_timeout: a.request_timeout,
         max_backoff: a.max_backoff,
+        resource_labels: a.resource_labels.clone(),
         expiry_as_of_ns: a.as_of.map(|t| {
             t.duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos() as u64)

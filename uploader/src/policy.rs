@@ -110,33 +110,25 @@ pub fn parse_retry_after(v: &str, now_unix_secs: u64) -> Option<Duration> {
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs.min(24 * 3600)));
     }
-    let parts: Vec<&str> = v.split_whitespace().collect();
-    let [_, day, mon, year, hms, "GMT"] = parts[..] else {
-        return None;
-    };
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| *m == mon)? as i64
-        + 1;
-    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
-    let t: Vec<i64> = hms
-        .split(':')
-        .map(|x| x.parse().ok())
-        .collect::<Option<_>>()?;
-    let [h, m, s] = t[..] else { return None };
-    // days_from_civil (Howard Hinnant).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let at = days * 86_400 + h * 3600 + m * 60 + s;
+    let at = http_date_unix_secs(v)?;
     let wait = at - now_unix_secs as i64;
     Some(Duration::from_secs(wait.clamp(0, 24 * 3600) as u64))
+}
+
+/// An HTTP date (`Date`, `Retry-After`: IMF-fixdate and the two obsolete
+/// forms, RFC 9110 §5.6.7) as seconds since the epoch.
+pub fn http_date_unix_secs(v: &str) -> Option<i64> {
+    let t = httpdate::parse_http_date(v.trim()).ok()?;
+    Some(match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    })
+}
+
+/// How far the local clock is from the server's `Date` header, in seconds
+/// (positive: the local clock is ahead).
+pub fn clock_skew_secs(server_date: &str, local_unix_secs: u64) -> Option<i64> {
+    http_date_unix_secs(server_date).map(|server| local_unix_secs as i64 - server)
 }
 
 /// Exponential backoff with full jitter: attempt `n` waits a random time in
@@ -256,6 +248,27 @@ mod tests {
             classify_status(404, None, "", 5, false),
             Decision::Retry { .. }
         ));
+    }
+
+    #[test]
+    fn a_date_header_gives_the_true_skew_in_both_directions() {
+        // The old bug: the Date header went through the Retry-After parser,
+        // which clamps to [0, 24 h], so every skew read as about -1.8e9 s.
+        let server = "Wed, 02 Dec 2026 12:00:00 GMT";
+        let server_s = 1_796_212_800;
+        assert_eq!(clock_skew_secs(server, server_s), Some(0));
+        assert_eq!(clock_skew_secs(server, server_s + 7200), Some(7200));
+        assert_eq!(clock_skew_secs(server, server_s - 7200), Some(-7200));
+        // The obsolete RFC 850 and asctime forms are HTTP dates too.
+        assert_eq!(
+            clock_skew_secs("Wednesday, 02-Dec-26 12:00:00 GMT", server_s),
+            Some(0)
+        );
+        assert_eq!(
+            clock_skew_secs("Wed Dec  2 12:00:00 2026", server_s),
+            Some(0)
+        );
+        assert_eq!(clock_skew_secs("yesterday", server_s), None);
     }
 
     #[test]

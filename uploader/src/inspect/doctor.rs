@@ -84,15 +84,18 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
     let now_s = now_ns() / 1_000_000_000;
     let skew = server_date
         .as_deref()
-        .and_then(|d| crate::policy::parse_retry_after(d, 0))
-        .map(|server| server.as_secs() as i64 - now_s as i64);
+        .and_then(|d| crate::policy::clock_skew_secs(d, now_s));
     let plausible = now_s > 1_700_000_000;
     let clock_ok = plausible && skew.is_none_or(|s| s.abs() < 300);
     checks.push(Check {
         name: "clock",
         ok: clock_ok,
         detail: match skew {
-            Some(s) => format!("local time {}, {s:+} s from the server's", rfc3339_secs(now_ns())),
+            Some(s) => format!(
+                "local time {}, {} the server's ({s:+} s)",
+                rfc3339_secs(now_ns()),
+                skew_text(s)
+            ),
             None => format!("local time {} (no server time to compare)", rfc3339_secs(now_ns())),
         },
         fix: (!clock_ok).then(|| "synchronise the clock (NTP): Cloud Trace rejects spans over 14 days old or 3 days ahead".into()),
@@ -154,6 +157,23 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// `2 h 0 min ahead of`, `3 s behind`, `in step with`.
+fn skew_text(s: i64) -> String {
+    let a = s.unsigned_abs();
+    let amount = if a >= 3600 {
+        format!("{} h {} min", a / 3600, a % 3600 / 60)
+    } else if a >= 60 {
+        format!("{} min {} s", a / 60, a % 60)
+    } else {
+        format!("{a} s")
+    };
+    match s {
+        0 => "in step with".into(),
+        s if s > 0 => format!("{amount} ahead of"),
+        _ => format!("{amount} behind"),
+    }
 }
 
 /// This process's effective uid, from /proc (no unsafe code needed).

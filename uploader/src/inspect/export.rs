@@ -8,7 +8,7 @@ use tracespool_schema::decode_record;
 use tracespool_spool::{RowFilter, SpanState};
 
 use super::*;
-use crate::convert::to_cloud_trace;
+use crate::convert::{to_cloud_trace, ConvertOptions};
 use crate::ConfigError;
 
 /// Export formats.
@@ -35,6 +35,9 @@ pub struct ExportArgs {
     /// Project for `--format cloudtrace` [default: $GOOGLE_CLOUD_PROJECT].
     #[arg(long)]
     project: Option<String>,
+    /// As `upload --resource-labels`.
+    #[arg(long, value_name = "REGEX", value_parser = crate::parse_key_regex)]
+    resource_labels: Option<regex::Regex>,
 }
 
 /// `tracespool export`.
@@ -52,6 +55,10 @@ pub fn export(a: ExportArgs) -> anyhow::Result<u8> {
                 })?,
         ),
         ExportFormat::Jsonl => None,
+    };
+    let opts = ConvertOptions {
+        resource_labels: a.resource_labels.clone(),
+        ..ConvertOptions::now()
     };
     let filter = RowFilter {
         state: a.state,
@@ -78,7 +85,7 @@ pub fn export(a: ExportArgs) -> anyhow::Result<u8> {
             }
             Some(p) => match decode_record(&row.record) {
                 Ok(rec) => {
-                    batch.push(to_cloud_trace(p, &rec));
+                    batch.push(to_cloud_trace(p, &rec, &opts));
                     if batch.len() == 1000 {
                         write_batch(&mut batch, &mut out)?;
                     }

@@ -40,6 +40,7 @@ use self::delete::Deleter;
 use self::prepare::{prepare_loop, FromPrep, Prepared, PreparedBatch, BODY_END, BODY_START};
 use self::send::{Answer, Sender};
 use crate::auth::Auth;
+use crate::convert::ConvertOptions;
 use crate::policy::{classify_status, classify_transport, Backoff, Decision};
 
 /// What `upload` was asked to do.
@@ -65,6 +66,9 @@ pub struct UploadConfig {
     pub max_backoff: Duration,
     /// The time the 14-day window is judged at (`None`: now).
     pub expiry_as_of_ns: Option<u64>,
+    /// Resource attributes sent besides the service and the monitored
+    /// resource (`--resource-labels`).
+    pub resource_labels: Option<regex::Regex>,
 }
 
 /// How the run ended.
@@ -207,9 +211,13 @@ impl Uploader {
             self.cfg.batch_size,
             self.cfg.expiry_as_of_ns,
         );
+        let opts = ConvertOptions {
+            resource_labels: self.cfg.resource_labels.clone(),
+            now_ns: as_of.unwrap_or_else(now_ns),
+        };
         std::thread::Builder::new()
             .name("tracespool-prepare".into())
-            .spawn(move || prepare_loop(&spool, &project, batch, as_of, tx, ctl_rx))
+            .spawn(move || prepare_loop(&spool, &project, batch, as_of, opts, tx, ctl_rx))
             .context("start the preparing thread")?;
         loop {
             if *self.shutdown.borrow() {

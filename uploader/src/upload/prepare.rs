@@ -4,7 +4,7 @@
 use tracespool_schema::RecordDecoder;
 use tracespool_spool::{now_ns, LeasedSpan, SpoolOptions, SpoolReader};
 
-use crate::convert::is_expired;
+use crate::convert::{is_expired, ConvertOptions};
 use crate::json::SpanJsonWriter;
 
 /// One span of a prepared batch: its row, and where its JSON is in the
@@ -56,6 +56,7 @@ pub(crate) fn prepare(
                     body.push(b',');
                 }
                 let start = body.len();
+                json.set_now_ns(now);
                 json.write(&mut body, &span, resource);
                 spans.push(Prepared {
                     row_id: l.row_id,
@@ -81,6 +82,7 @@ pub(crate) fn prepare_loop(
     project: &str,
     batch: usize,
     as_of: Option<u64>,
+    opts: ConvertOptions,
     tx: tokio::sync::mpsc::Sender<FromPrep>,
     ctl: std::sync::mpsc::Receiver<()>,
 ) {
@@ -91,7 +93,7 @@ pub(crate) fn prepare_loop(
             return;
         }
     };
-    let mut json = SpanJsonWriter::new(project);
+    let mut json = SpanJsonWriter::new(project, opts);
     let mut decoder = RecordDecoder::new();
     let mut cursor = 0i64;
     loop {
