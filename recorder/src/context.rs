@@ -26,6 +26,7 @@ impl SpanContext {
         }
     }
 
+    #[inline]
     pub(crate) fn local(trace_id: TraceId, span_id: SpanId, sampled: bool) -> Self {
         SpanContext {
             trace_id,
@@ -36,23 +37,28 @@ impl SpanContext {
     }
 
     /// The trace id.
+    #[inline]
     pub fn trace_id(&self) -> TraceId {
         self.trace_id
     }
     /// The span id.
+    #[inline]
     pub fn span_id(&self) -> SpanId {
         self.span_id
     }
     /// Whether the span is recorded (sampled).
+    #[inline]
     pub fn is_sampled(&self) -> bool {
         self.sampled
     }
     /// Whether the context came from another process.
+    #[inline]
     pub fn is_remote(&self) -> bool {
         self.remote
     }
 
     /// The innermost entered span of this thread, if any.
+    #[inline]
     pub fn current() -> Option<SpanContext> {
         CURRENT.with(|c| c.borrow().last().copied())
     }
@@ -62,10 +68,12 @@ thread_local! {
     static CURRENT: RefCell<Vec<SpanContext>> = const { RefCell::new(Vec::new()) };
 }
 
+#[inline]
 pub(crate) fn push_current(ctx: SpanContext) {
     CURRENT.with(|c| c.borrow_mut().push(ctx));
 }
 
+#[inline]
 pub(crate) fn pop_current(ctx: SpanContext) {
     CURRENT.with(|c| {
         let mut stack = c.borrow_mut();

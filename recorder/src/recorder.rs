@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tracespool_schema::{span_name_or_placeholder, SpanData, SpanId, SpanKind, Str, TraceId};
+use tracespool_schema::{SpanData, SpanId, SpanKind, Str, TraceId};
 
 use crate::clock::now_ns;
 use crate::context::SpanContext;
@@ -121,7 +121,7 @@ impl Recorder {
         let mut data = self.shared.lanes.take(handle.lane);
         data.trace_id = trace_id;
         data.span_id = span_id;
-        data.name = span_name_or_placeholder(name);
+        data.name = name;
         data.parent_span_id = parent.map(|p| p.span_id());
         data.parent_is_remote = parent.is_some_and(|p| p.is_remote());
         data.kind = kind;

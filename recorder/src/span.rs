@@ -5,8 +5,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use tracespool_schema::{
-    span_name_or_placeholder, Attribute, AttributeValue, Link, LinkKind, MessageKind, SpanData,
-    SpanId, SpanKind, Status, StatusCode, Str, TimeEvent, TimeEventKind, TraceId,
+    Attribute, AttributeValue, Link, LinkKind, MessageKind, SpanData, SpanId, SpanKind, Status,
+    StatusCode, Str, TimeEvent, TimeEventKind, TraceId,
 };
 
 use crate::clock::now_ns;
@@ -80,10 +80,10 @@ impl Span {
         self.with(|d| set_attr(d, key, value));
     }
 
-    /// Renames the span. An empty (or blank) name becomes
+    /// Renames the span. An empty (or blank) name is recorded as
     /// [`UNNAMED_SPAN`](tracespool_schema::UNNAMED_SPAN).
     pub fn update_name(&mut self, name: impl Into<Str>) {
-        let name = span_name_or_placeholder(name.into());
+        let name = name.into();
         self.with(|d| d.name = name);
     }
 

@@ -6,6 +6,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::borrow::Cow;
+
+use tracespool_schema::{is_blank, UNNAMED_SPAN};
 use tracespool_spool::{NewRow, RecorderDrops};
 
 use crate::handoff::Shared;
@@ -95,7 +98,12 @@ impl Writer {
         self.arena.clear();
         self.ends.clear();
         let mut bad = 0u64;
-        for d in batch.iter() {
+        for d in batch.iter_mut() {
+            // Cloud Trace refuses a blank name; repaired here, off the
+            // recording threads.
+            if is_blank(&d.name) {
+                d.name = Cow::Borrowed(UNNAMED_SPAN);
+            }
             // `usize::MAX` marks a span that is not written.
             match sh.encoder.append_to(d, &mut self.arena) {
                 Ok(()) => self.ends.push(self.arena.len()),

@@ -32,7 +32,7 @@ mod model;
 mod record;
 
 pub use ids::{ParseIdError, SpanId, TraceId};
-pub use model::span_name_or_placeholder;
+pub use model::is_blank;
 pub use model::{
     Attribute, AttributeValue, DroppedCounts, Link, LinkKind, MessageKind, Resource, SpanData,
     SpanKind, SpanRecord, Status, StatusCode, Str, TimeEvent, TimeEventKind, UNNAMED_SPAN,

@@ -16,17 +16,20 @@ pub type Str = Cow<'static, str>;
 
 /// The name given to a span whose name is empty or only white space:
 /// Cloud Trace refuses such a span ("Missing span display name"), and one
-/// bad span would fail its whole request. The recorder applies it when the
-/// span is recorded, the uploader again before sending (records written
-/// by older recorders).
+/// bad span would fail its whole request. The recorder's writer thread
+/// applies it before a span is stored, the uploader again before sending
+/// (records written by older recorders).
 pub const UNNAMED_SPAN: &str = "(unnamed span)";
 
-/// `name`, or [`UNNAMED_SPAN`] if it is empty or only white space.
-pub fn span_name_or_placeholder(name: Str) -> Str {
-    if name.trim().is_empty() {
-        Cow::Borrowed(UNNAMED_SPAN)
-    } else {
-        name
+/// Whether `s` is empty or only white space. On the recording hot path:
+/// a name that starts with a visible ASCII character is decided by its
+/// first byte.
+#[inline]
+pub fn is_blank(s: &str) -> bool {
+    match s.as_bytes().first() {
+        None => true,
+        Some(b) if b.is_ascii_graphic() => false,
+        Some(_) => s.trim().is_empty(),
     }
 }
 

@@ -39,8 +39,8 @@ use std::borrow::Cow;
 
 use regex::Regex;
 use tracespool_schema::{
-    Attribute, AttributeValue, Link, LinkKind, MessageKind, Resource, SpanData, SpanId, SpanKind,
-    SpanRecord, StatusCode, TimeEvent, TimeEventKind, TraceId, UNNAMED_SPAN,
+    is_blank, Attribute, AttributeValue, Link, LinkKind, MessageKind, Resource, SpanData, SpanId,
+    SpanKind, SpanRecord, StatusCode, TimeEvent, TimeEventKind, TraceId, UNNAMED_SPAN,
 };
 
 pub use crate::cloudtrace_model::*;
@@ -342,7 +342,7 @@ pub(crate) fn sent_times(s: &SpanData, opts: &ConvertOptions) -> (u64, u64) {
 /// The display name as sent (before truncation): [`UNNAMED_SPAN`] for an
 /// empty or blank name (records of recorders before 0.2 kept them).
 pub(crate) fn sent_name(s: &SpanData) -> &str {
-    if s.name.trim().is_empty() {
+    if is_blank(&s.name) {
         UNNAMED_SPAN
     } else {
         &s.name
