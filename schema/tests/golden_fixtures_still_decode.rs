@@ -88,9 +88,13 @@ fn v1_minimal() -> (SpanData, Resource) {
     (span, Resource::default())
 }
 
-fn check(file: &str, expected: (SpanData, Resource)) {
+fn check(file: &str, version: u8, expected: (SpanData, Resource)) {
     let path = fixture_dir().join(file);
     if std::env::var_os("TRACESPOOL_WRITE_FIXTURES").is_some() && !path.exists() {
+        assert_eq!(
+            version, RECORD_VERSION,
+            "only the current version is written"
+        );
         let bytes = RecordEncoder::new(&expected.1)
             .unwrap()
             .encode(&expected.0)
@@ -99,42 +103,56 @@ fn check(file: &str, expected: (SpanData, Resource)) {
     }
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let rec = decode_record(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
-    assert_eq!(rec.version, 1);
+    assert_eq!(rec.version, version);
     assert_eq!(rec.span, expected.0, "{file}: span differs");
     assert_eq!(rec.resource, expected.1, "{file}: resource differs");
 }
 
 #[test]
 fn v1_full_decodes() {
-    check("v1_full.bin", v1_full());
+    check("v1_full.bin", 1, v1_full());
 }
 
 #[test]
 fn v1_minimal_decodes() {
-    check("v1_minimal.bin", v1_minimal());
+    check("v1_minimal.bin", 1, v1_minimal());
+}
+
+/// Version 2 (0.2): the version-1 payload behind a CRC-32C.
+#[test]
+fn v2_full_decodes() {
+    check("v2_full.bin", 2, v1_full());
 }
 
 #[test]
-fn current_encoder_still_writes_v1_bytes() {
-    // While RECORD_VERSION is 1, today's encoder must produce the fixture
+fn v2_minimal_decodes() {
+    check("v2_minimal.bin", 2, v1_minimal());
+}
+
+#[test]
+fn current_encoder_still_writes_v2_bytes() {
+    // While RECORD_VERSION is 2, today's encoder must produce the fixture
     // byte for byte: a silent change of the encoding fails here.
-    if RECORD_VERSION == 1 {
+    if RECORD_VERSION == 2 {
         let (span, res) = v1_full();
         let bytes = RecordEncoder::new(&res).unwrap().encode(&span).unwrap();
-        assert_eq!(
-            bytes,
-            std::fs::read(fixture_dir().join("v1_full.bin")).unwrap()
-        );
+        let v2 = std::fs::read(fixture_dir().join("v2_full.bin")).unwrap();
+        assert_eq!(bytes, v2);
+        // The payload is version 1's, unchanged.
+        let v1 = std::fs::read(fixture_dir().join("v1_full.bin")).unwrap();
+        assert_eq!(&v2[9..], &v1[5..]);
     }
 }
 
 #[test]
 fn every_truncation_of_a_fixture_is_a_typed_error() {
-    let bytes = std::fs::read(fixture_dir().join("v1_full.bin")).unwrap();
-    for n in 0..bytes.len() {
-        assert!(
-            decode_record(&bytes[..n]).is_err(),
-            "prefix of {n} bytes decoded"
-        );
+    for file in ["v1_full.bin", "v2_full.bin"] {
+        let bytes = std::fs::read(fixture_dir().join(file)).unwrap();
+        for n in 0..bytes.len() {
+            assert!(
+                decode_record(&bytes[..n]).is_err(),
+                "{file}: prefix of {n} bytes decoded"
+            );
+        }
     }
 }

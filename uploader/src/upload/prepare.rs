@@ -49,7 +49,7 @@ pub(crate) fn prepare(
     body.extend_from_slice(BODY_START);
     for l in lease {
         match decoder.decode(&l.record) {
-            Err(e) => corrupt.push((l.row_id, format!("corrupt record: {e}"))),
+            Err(e) => corrupt.push((l.row_id, e.reason().to_owned())),
             Ok((span, _)) if is_expired(&span, now) => expired.push(l.row_id),
             Ok((span, resource)) => {
                 if !spans.is_empty() {
