@@ -4,7 +4,7 @@
 
 use rusqlite::types::Value;
 
-use crate::error::{Operation, SpoolError, SqlContext};
+use crate::error::{Operation, SpoolError, SqlContext, SqliteError};
 use crate::reader::SpoolReader;
 use crate::tally::to_i64;
 
@@ -77,6 +77,28 @@ pub struct SpanRow {
 }
 
 impl SpoolReader {
+    /// SQLite's `quick_check` of the whole file (every page and row, not
+    /// the indexes' contents): `Ok` when sound, else a corrupt
+    /// [`SpoolError`] with SQLite's first findings. It reads the whole
+    /// file: about 0.5 s for 400 MB in the page cache, 10 s from this
+    /// machine's disk.
+    pub fn quick_check(&self) -> Result<(), SpoolError> {
+        let op = Operation::Check;
+        let mut stmt = self.conn.prepare("PRAGMA quick_check(3)").op(op)?;
+        let found: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .op(op)?
+            .collect::<Result<_, _>>()
+            .op(op)?;
+        if found.len() == 1 && found[0] == "ok" {
+            return Ok(());
+        }
+        Err(SpoolError::Sqlite {
+            op,
+            source: SqliteError::corrupt(found.join("; ")),
+        })
+    }
+
     /// The spool's format version (`PRAGMA user_version`).
     pub fn format_version(&self) -> Result<i32, SpoolError> {
         self.conn

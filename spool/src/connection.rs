@@ -33,16 +33,79 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use crate::error::{OpenError, Operation, SpoolError, SqlContext};
+use crate::error::{OpenError, Operation, SpoolError, SqlContext, SqliteErrorKind};
 use crate::format::{check_marker, header_error, migrate};
 use crate::options::{Durability, SpoolOptions};
 use crate::version::require_writable_sqlite;
+
+/// What a path names, by `stat` (following symlinks; never `open`, see
+/// [`must_exist`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PathState {
+    /// Nothing.
+    Missing,
+    /// A regular file of zero bytes.
+    Empty,
+    /// A regular file with content.
+    File,
+}
+
+/// Refuses a path that is not a regular file (or a symlink to one): SQLite
+/// would otherwise read a device, or write a schema into one.
+pub(crate) fn path_state(path: &Path) -> Result<PathState, OpenError> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(PathState::Missing),
+        Err(source) => {
+            return Err(OpenError::Io {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    let t = meta.file_type();
+    let what = if t.is_file() {
+        return Ok(if meta.len() == 0 {
+            PathState::Empty
+        } else {
+            PathState::File
+        });
+    } else if t.is_dir() {
+        "is a directory"
+    } else if t.is_block_device() || t.is_char_device() {
+        "is a device"
+    } else if t.is_fifo() {
+        "is a FIFO"
+    } else if t.is_socket() {
+        "is a socket"
+    } else {
+        "is not a regular file"
+    };
+    Err(OpenError::NotAFile {
+        path: path.to_owned(),
+        what,
+    })
+}
+
+/// Checks, without opening it, that `path` can be an existing spool: a
+/// regular file (or a symlink to one) with content. For commands that must
+/// fail before doing anything else.
+pub fn check_spool_path(path: &Path) -> Result<(), OpenError> {
+    match path_state(path)? {
+        PathState::File => Ok(()),
+        PathState::Empty => Err(OpenError::Empty {
+            path: path.to_owned(),
+        }),
+        PathState::Missing => must_exist(path),
+    }
+}
 
 /// Creates the file with mode 0600 if it does not exist. SQLite gives the
 /// `-wal` and `-shm` files the same mode as the database file. An existing
 /// file is never opened here (see [`must_exist`] for why).
 fn create_private(path: &Path) -> Result<(), OpenError> {
-    if path.exists() {
+    if path_state(path)? != PathState::Missing {
         return Ok(());
     }
     match OpenOptions::new()
@@ -94,11 +157,33 @@ fn configure(conn: &Connection, path: &Path, opts: &SpoolOptions) -> Result<(), 
     Ok(())
 }
 
-/// Opens (creating if needed) a read-write connection: version check,
-/// format check or creation, pragmas.
-pub(crate) fn open_rw(path: &Path, opts: &SpoolOptions) -> Result<Connection, OpenError> {
+/// Whether a read-write opening may turn an empty file into a spool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Create {
+    /// The recorder: creates the file and the schema.
+    Yes,
+    /// Everything else: the file must already be a spool.
+    No,
+}
+
+/// Opens a read-write connection: version check, format check (or
+/// creation, for [`Create::Yes`]), pragmas.
+pub(crate) fn open_rw(
+    path: &Path,
+    opts: &SpoolOptions,
+    create: Create,
+) -> Result<Connection, OpenError> {
     require_writable_sqlite()?;
-    create_private(path)?;
+    match (path_state(path)?, create) {
+        (_, Create::Yes) => create_private(path)?,
+        (PathState::Missing, Create::No) => must_exist(path)?,
+        (PathState::Empty, Create::No) => {
+            return Err(OpenError::Empty {
+                path: path.to_owned(),
+            })
+        }
+        (PathState::File, Create::No) => {}
+    }
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags).map_err(open_err(path))?;
     // The busy timeout must be in force before the first statement, which
@@ -106,19 +191,52 @@ pub(crate) fn open_rw(path: &Path, opts: &SpoolOptions) -> Result<Connection, Op
     conn.busy_timeout(opts.busy_timeout)
         .map_err(open_err(path))?;
     // Check the file before changing anything in it (journal mode included).
-    migrate(&mut conn, path)?;
+    migrate(&mut conn, path, create)?;
     configure(&conn, path, opts)?;
     Ok(conn)
 }
 
 /// Opens an existing spool read-only: never writes, never takes the write
 /// lock, never creates anything.
-pub(crate) fn open_read_only(path: &Path) -> Result<Connection, OpenError> {
-    must_exist(path)?;
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
+/// Returns the connection and whether it had to be opened `immutable`.
+pub(crate) fn open_read_only(path: &Path) -> Result<(Connection, bool), OpenError> {
+    match path_state(path)? {
+        PathState::Missing => must_exist(path)?,
+        PathState::Empty => {
+            return Err(OpenError::Empty {
+                path: path.to_owned(),
+            })
+        }
+        PathState::File => {}
+    }
+    match open_read_only_with(path, false) {
+        Ok(c) => Ok((c, false)),
+        // A read-only file system, or a directory we may not write: the
+        // `-shm` file cannot be created. Read the file as it is.
+        Err(OpenError::Sqlite { source, .. })
+            if matches!(
+                source.kind(),
+                SqliteErrorKind::CantOpen | SqliteErrorKind::ReadOnly | SqliteErrorKind::Io
+            ) =>
+        {
+            open_read_only_with(path, true).map(|c| (c, true))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Read-only opening. `immutable`: SQLite's `immutable=1` (no locks, no
+/// `-shm`, no WAL): for a spool on read-only media or copied off a device.
+/// Commits still in a `-wal` beside it are then not seen; the caller can
+/// tell with [`has_wal`].
+fn open_read_only_with(path: &Path, immutable: bool) -> Result<Connection, OpenError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = if immutable {
+        let uri = format!("file:{}?immutable=1", uri_path(path));
+        Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+    } else {
+        Connection::open_with_flags(path, flags)
+    }
     .map_err(|e| header_error(path, e))?;
     // Readers wait for a checkpoint or recovery in progress, briefly.
     conn.busy_timeout(Duration::from_secs(5))
@@ -132,6 +250,27 @@ pub(crate) fn open_read_only(path: &Path) -> Result<Connection, OpenError> {
     Ok(conn)
 }
 
+/// `path` for a `file:` URI: absolute, with `%`, `?` and `#` escaped.
+fn uri_path(path: &Path) -> String {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut out = String::new();
+    for c in abs.to_string_lossy().chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether a non-empty `-wal` lies beside the spool.
+pub(crate) fn has_wal(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).is_ok_and(|m| m.len() > 0)
+}
 /// A short write transaction (`BEGIN IMMEDIATE`: takes the write lock at
 /// once, so it cannot fail later on a lock upgrade).
 pub(crate) fn write_tx(

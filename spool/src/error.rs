@@ -62,6 +62,17 @@ impl SqliteError {
     }
 }
 
+impl SqliteError {
+    /// A damaged-file error with SQLite's words (from an integrity check).
+    pub(crate) fn corrupt(message: String) -> Self {
+        SqliteError {
+            kind: SqliteErrorKind::Corrupt,
+            extended_code: 11,
+            message,
+        }
+    }
+}
+
 impl fmt::Display for SqliteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
@@ -87,12 +98,11 @@ impl From<rusqlite::Error> for SqliteError {
                     C::OutOfMemory => SqliteErrorKind::OutOfMemory,
                     _ => SqliteErrorKind::Other,
                 };
-                // SQLite's own text ("database or disk is full"), plus the
-                // detail it gave for this call, when that says more.
-                let base = f.to_string();
+                // SQLite's own words for this call ("database or disk is
+                // full"), else its description of the code.
                 let message = match msg {
-                    Some(m) if m != &base => format!("{m} ({base})"),
-                    _ => base,
+                    Some(m) if !m.is_empty() => m.clone(),
+                    _ => f.to_string(),
                 };
                 SqliteError {
                     kind,
@@ -139,6 +149,8 @@ pub enum Operation {
     List,
     /// Setting a connection pragma.
     Configure,
+    /// Checking the file's integrity.
+    Check,
 }
 
 impl fmt::Display for Operation {
@@ -157,6 +169,7 @@ impl fmt::Display for Operation {
             Operation::Meta => "read or write meta",
             Operation::List => "list spans",
             Operation::Configure => "configure the connection",
+            Operation::Check => "check the file",
         })
     }
 }
@@ -190,6 +203,33 @@ pub enum OpenError {
         path: PathBuf,
         /// The OS error.
         source: std::io::Error,
+    },
+    /// The path names something that is not a regular file (a directory,
+    /// a device, a FIFO, a socket), or a symlink to one. Nothing is opened.
+    #[error("{path}: {what}, not a spool file")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// `is a directory`, `is a device`, ...
+        what: &'static str,
+    },
+    /// The file is empty: no recorder has created the spool in it. Only a
+    /// recorder turns an empty file into a spool; every other command
+    /// refuses it.
+    #[error("{path}: empty file, not a spool yet (a recorder creates the spool when it starts)")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is an SQLite database, but damaged (a truncated file, a
+    /// damaged page). `tracespool recover` copies what is readable into a
+    /// fresh spool.
+    #[error("{path}: the spool is damaged ({detail}); run `tracespool recover {path}` to keep every readable span")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// SQLite's words.
+        detail: String,
     },
     /// The file system cannot give the spool what it needs (WAL mode).
     #[error("{path}: spool unsupported here: {why}")]
@@ -262,6 +302,18 @@ impl SpoolError {
     pub fn is_disk_full(&self) -> bool {
         self.sqlite()
             .is_some_and(|e| e.kind == SqliteErrorKind::DiskFull)
+    }
+
+    /// Whether the spool file is damaged (`SQLITE_CORRUPT`, `SQLITE_NOTADB`
+    /// met while reading, or [`OpenError::Corrupt`]).
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, SpoolError::Open(OpenError::Corrupt { .. }))
+            || self.sqlite().is_some_and(|e| {
+                matches!(
+                    e.kind,
+                    SqliteErrorKind::Corrupt | SqliteErrorKind::NotADatabase
+                )
+            })
     }
 }
 

@@ -62,17 +62,37 @@ FROM spans;
 /// user understands ("not an SQLite database" rather than SQLite's code).
 pub(crate) fn header_error(path: &Path, e: rusqlite::Error) -> OpenError {
     let source = SqliteError::from(e);
-    if source.kind() == SqliteErrorKind::NotADatabase {
-        OpenError::NotASpool {
+    match source.kind() {
+        // A file whose first page is not SQLite's: a spool truncated to
+        // less than a page is damaged; anything else is not a spool.
+        SqliteErrorKind::NotADatabase if starts_like_sqlite(path) => OpenError::Corrupt {
+            path: path.to_owned(),
+            detail: source.message().to_owned(),
+        },
+        SqliteErrorKind::NotADatabase => OpenError::NotASpool {
             path: path.to_owned(),
             why: "not an SQLite database".into(),
-        }
-    } else {
-        OpenError::Sqlite {
+        },
+        SqliteErrorKind::Corrupt => OpenError::Corrupt {
+            path: path.to_owned(),
+            detail: source.message().to_owned(),
+        },
+        _ => OpenError::Sqlite {
             path: path.to_owned(),
             source,
-        }
+        },
     }
+}
+
+/// Whether the file begins with SQLite's magic string. Reads through a new
+/// descriptor only before SQLite has the file open in this process (it is
+/// called while opening fails), see invariant 7.
+fn starts_like_sqlite(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == b"SQLite format 3\0")
 }
 
 /// Checks `application_id` and `user_version` of an opened file.
@@ -119,7 +139,11 @@ pub(crate) fn check_marker(conn: &Connection, path: &Path) -> Result<bool, OpenE
 /// Checks the file is a spool of a supported format, creating the schema in
 /// an empty file. Safe when several processes open a new file at once: the
 /// check and the creation run in one `BEGIN IMMEDIATE` transaction.
-pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
+pub(crate) fn migrate(
+    conn: &mut Connection,
+    path: &Path,
+    create: crate::connection::Create,
+) -> Result<(), OpenError> {
     let sql_err = |e: rusqlite::Error| OpenError::Sqlite {
         path: path.to_owned(),
         source: e.into(),
@@ -128,6 +152,12 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), OpenErro
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| header_error(path, e))?;
     if !check_marker(&tx, path)? {
+        if create == crate::connection::Create::No {
+            return Err(OpenError::NotASpool {
+                path: path.to_owned(),
+                why: "an SQLite database without the spool marker".into(),
+            });
+        }
         tx.execute_batch(SCHEMA_V1).map_err(sql_err)?;
         tx.execute_batch(&format!(
             "PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={FORMAT_VERSION};"

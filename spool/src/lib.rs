@@ -56,7 +56,8 @@
 //!    (`uploaded`), dropped by the disk budget (`budget_dropped_oldest`,
 //!    `budget_dropped_newest`), too old (`age_expired` for the spool's own
 //!    age limit, `upload_expired` for Cloud Trace's 14-day window) or purged
-//!    by an operator (`purged`).
+//!    by an operator (`purged`), or unreadable in a damaged file when it
+//!    was recovered (`lost_to_damage`).
 //! 7. **Only SQLite opens the database file.** Closing any other
 //!    descriptor of it would drop the POSIX locks SQLite holds for this
 //!    process's connections, and another process could then delete the WAL
@@ -110,6 +111,7 @@
 //! | `reader` | [`SpoolReader`]: lease, ack, mark, quarantine, requeue, purge |
 //! | `browse` | [`RowFilter`] and row listing for `inspect` |
 //! | `lock` | [`UploaderLock`] |
+//! | `recover` | [`recover`]: a damaged spool's readable rows into a fresh one |
 //! | `error`, `options`, `version` | typed errors, policies, the SQLite check |
 
 #![warn(missing_docs)]
@@ -127,6 +129,8 @@ mod lock;
 mod options;
 #[cfg(feature = "reader")]
 mod reader;
+#[cfg(feature = "reader")]
+mod recover;
 mod tally;
 mod version;
 #[cfg(feature = "writer")]
@@ -134,6 +138,7 @@ mod writer;
 
 #[cfg(feature = "reader")]
 pub use browse::{RowFilter, SpanRow, SpanState};
+pub use connection::check_spool_path;
 pub use error::{LockError, OpenError, Operation, SpoolError, SqliteError, SqliteErrorKind};
 pub use format::{row_bytes, APPLICATION_ID, FORMAT_VERSION, ROW_OVERHEAD_BYTES};
 #[cfg(feature = "reader")]
@@ -141,6 +146,8 @@ pub use lock::{lock_path, UploaderLock};
 pub use options::{Budget, Durability, OnBudget, SpoolOptions};
 #[cfg(feature = "reader")]
 pub use reader::{LeasedSpan, QuarantinedRow, SpoolReader, DELIVERED_THROUGH};
+#[cfg(feature = "reader")]
+pub use recover::{recover, RecoverError, RecoveryReport};
 pub use tally::{Counter, Totals};
 pub use version::{
     check_writable_version, sqlite_version, sqlite_version_number, MIN_SQLITE_VERSION,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::connection::{must_exist, open_read_only, open_rw, write_tx};
+use crate::connection::{has_wal, open_read_only, open_rw, write_tx, Create};
 use crate::error::{OpenError, Operation, SpoolError, SqlContext};
 use crate::format::ROW_OVERHEAD_BYTES;
 use crate::now_ns;
@@ -48,6 +48,8 @@ pub const DELIVERED_THROUGH: &str = "delivered_through";
 pub struct SpoolReader {
     pub(crate) conn: Connection,
     path: PathBuf,
+    /// Opened `immutable` (read-only media): the `-wal` is not read.
+    immutable: bool,
 }
 
 impl std::fmt::Debug for SpoolReader {
@@ -63,10 +65,10 @@ impl SpoolReader {
     /// an `Io` error if it does not exist, and with `NotASpool` if the file
     /// is something else.
     pub fn open(path: &Path, opts: &SpoolOptions) -> Result<Self, OpenError> {
-        must_exist(path)?;
         Ok(SpoolReader {
-            conn: open_rw(path, opts)?,
+            conn: open_rw(path, opts, Create::No)?,
             path: path.to_owned(),
+            immutable: false,
         })
     }
 
@@ -74,10 +76,26 @@ impl SpoolReader {
     /// never takes the write lock, never creates anything. Works with any
     /// SQLite version (see [`crate::MIN_SQLITE_VERSION`]).
     pub fn open_read_only(path: &Path) -> Result<Self, OpenError> {
+        let (conn, immutable) = open_read_only(path)?;
         Ok(SpoolReader {
-            conn: open_read_only(path)?,
+            conn,
             path: path.to_owned(),
+            immutable,
         })
+    }
+
+    /// Whether this read-only opening could not use SQLite's shared memory
+    /// (a read-only file system, a copy without its `-shm`) and reads the
+    /// file as it is, and a non-empty `-wal` beside it holds commits that
+    /// are therefore not shown.
+    pub fn wal_not_read(&self) -> bool {
+        self.immutable && has_wal(&self.path)
+    }
+
+    /// Whether this opening reads the file as it is, without SQLite's
+    /// shared memory or locks (read-only media).
+    pub fn is_immutable(&self) -> bool {
+        self.immutable
     }
 
     /// The spool's path.

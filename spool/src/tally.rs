@@ -38,11 +38,13 @@ pub enum Counter {
     Requeued,
     /// Rows deleted by an operator (`tracespool purge`).
     Purged,
+    /// Rows `tracespool recover` could not read from a damaged spool.
+    LostToDamage,
 }
 
 impl Counter {
     /// Every counter, in display order.
-    pub const ALL: [Counter; 13] = [
+    pub const ALL: [Counter; 14] = [
         Counter::Appended,
         Counter::BudgetDroppedOldest,
         Counter::BudgetDroppedNewest,
@@ -56,6 +58,7 @@ impl Counter {
         Counter::UploadPossibleDuplicates,
         Counter::Requeued,
         Counter::Purged,
+        Counter::LostToDamage,
     ];
 
     /// The counter's name in the `counters` table.
@@ -74,6 +77,7 @@ impl Counter {
             Counter::UploadPossibleDuplicates => "upload_possible_duplicates",
             Counter::Requeued => "requeued",
             Counter::Purged => "purged",
+            Counter::LostToDamage => "lost_to_damage",
         }
     }
 }

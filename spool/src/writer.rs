@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::connection::{inode, open_rw, write_tx};
+use crate::connection::{inode, open_rw, write_tx, Create};
 use crate::error::{OpenError, Operation, SpoolError, SqlContext};
 use crate::format::{row_bytes, ROW_OVERHEAD_BYTES};
 use crate::now_ns;
@@ -96,7 +96,7 @@ impl std::fmt::Debug for SpoolWriter {
 impl SpoolWriter {
     /// Opens (creating if needed, mode 0600) the spool at `path`.
     pub fn open(path: &Path, budget: Budget, opts: &SpoolOptions) -> Result<Self, OpenError> {
-        let conn = open_rw(path, opts)?;
+        let conn = open_rw(path, opts, Create::Yes)?;
         let ino = inode(path).unwrap_or(0);
         Ok(SpoolWriter {
             conn,

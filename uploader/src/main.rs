@@ -84,7 +84,14 @@ enum Cmd {
         /// JSON output.
         #[arg(long)]
         json: bool,
+        /// Check the whole file's integrity even when it is over 64 MiB
+        /// (smaller spools are always checked).
+        #[arg(long)]
+        check: bool,
     },
+    /// Copy every readable span of a damaged spool into a fresh spool,
+    /// keep the damaged file aside, and report what was lost.
+    Recover(inspect::RecoverArgs),
     /// List spans, newest first.
     Spans(inspect::SpansArgs),
     /// Show one trace as a tree.
@@ -200,15 +207,25 @@ fn main() -> ExitCode {
             }
             // The whole chain, once.
             eprintln!("tracespool: {e:#}");
-            let config = e.chain().any(|c| {
-                c.downcast_ref::<ConfigError>().is_some()
-                    || c.downcast_ref::<tracespool_spool::OpenError>()
-                        .is_some_and(is_config_open_error)
-                    || matches!(
-                        c.downcast_ref::<tracespool_spool::SpoolError>(),
-                        Some(tracespool_spool::SpoolError::Open(o)) if is_config_open_error(o)
-                    )
+            let damaged = e.chain().any(|c| {
+                c.downcast_ref::<tracespool_spool::SpoolError>()
+                    .is_some_and(|s| s.is_corrupt())
             });
+            if damaged {
+                eprintln!(
+                    "tracespool: the spool is damaged; `tracespool recover SPOOL` moves every readable span into a fresh spool and keeps the damaged file aside"
+                );
+            }
+            let config = damaged
+                || e.chain().any(|c| {
+                    c.downcast_ref::<ConfigError>().is_some()
+                        || c.downcast_ref::<tracespool_spool::OpenError>()
+                            .is_some_and(is_config_open_error)
+                        || matches!(
+                            c.downcast_ref::<tracespool_spool::SpoolError>(),
+                            Some(tracespool_spool::SpoolError::Open(o)) if is_config_open_error(o)
+                        )
+                });
             ExitCode::from(if config { EXIT_CONFIG } else { 1 })
         }
     }
@@ -259,7 +276,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.cmd {
         Cmd::Upload(a) => runtime()?.block_on(upload(a)),
-        Cmd::Inspect { spool, json } => inspect::inspect(&spool, json),
+        Cmd::Inspect { spool, json, check } => inspect::inspect(&spool, json, check),
+        Cmd::Recover(a) => inspect::recover(a),
         Cmd::Spans(a) => inspect::spans(a),
         Cmd::Trace(a) => inspect::trace(a),
         Cmd::Export(a) => inspect::export(a),
@@ -296,16 +314,16 @@ pub(crate) async fn resolve_project(
     .into())
 }
 
-fn check_spool_exists(spool: &Path) -> anyhow::Result<()> {
-    if !spool.exists() {
-        return Err(ConfigError(format!("{}: no such spool", spool.display())).into());
-    }
+/// Refuses at once what cannot be a spool: a missing or empty file, a
+/// directory, a device (exit 78, nothing created, not even the lock file).
+fn check_spool_path(spool: &Path) -> anyhow::Result<()> {
+    tracespool_spool::check_spool_path(spool).context("open the spool")?;
     Ok(())
 }
 
 async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
     use tracespool_spool::UploaderLock;
-    check_spool_exists(&a.spool)?;
+    check_spool_path(&a.spool)?;
     let mut auth = auth::Auth::new(a.cloud.source());
     let project = if a.dry_run {
         resolve_project(a.cloud.project.clone(), None).await?

@@ -6,6 +6,7 @@
 mod doctor;
 mod export;
 mod maintain;
+mod recover;
 mod spans;
 mod status;
 mod trace;
@@ -18,20 +19,20 @@ use tracespool_spool::{RowFilter, SpanRow, SpoolOptions, SpoolReader};
 pub use doctor::{doctor, DoctorArgs};
 pub use export::{export, ExportArgs};
 pub use maintain::{purge, requeue, PurgeArgs, RequeueArgs};
+pub use recover::{recover, RecoverArgs};
 pub(crate) use spans::{attr_json, parse_state};
 pub use spans::{row_json, spans, SpansArgs};
 pub use status::inspect;
 pub use trace::{trace, TraceArgs};
 
 pub(crate) fn open_ro(spool: &Path) -> anyhow::Result<SpoolReader> {
-    SpoolReader::open_read_only(spool).with_context(|| format!("open spool {}", spool.display()))
+    SpoolReader::open_read_only(spool).context("open the spool")
 }
 
 pub(crate) fn open_rw(spool: &Path) -> anyhow::Result<SpoolReader> {
     // Check it is a spool before opening read-write (which would create one).
     open_ro(spool)?;
-    SpoolReader::open(spool, &SpoolOptions::default())
-        .with_context(|| format!("open spool {}", spool.display()))
+    SpoolReader::open(spool, &SpoolOptions::default()).context("open the spool")
 }
 
 pub(crate) fn hex(b: &[u8]) -> String {

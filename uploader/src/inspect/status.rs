@@ -8,12 +8,24 @@ use serde_json::json;
 use tracespool_schema::{peek_version, RECORD_VERSION};
 use tracespool_spool::{Counter, SpanRow, UploaderLock};
 
+use anyhow::Context as _;
+
 use super::*;
 use crate::timefmt::{rfc3339_nanos, rfc3339_secs};
 
 /// `tracespool inspect SPOOL`.
-pub fn inspect(spool: &Path, as_json: bool) -> anyhow::Result<u8> {
+/// Spools up to this size get a full integrity check on every `inspect`.
+pub const CHECK_UP_TO_BYTES: u64 = 64 << 20;
+
+/// `tracespool inspect SPOOL`. A damaged spool is an error (exit 78 with
+/// what to do); spools over [`CHECK_UP_TO_BYTES`] are checked with
+/// `--check` only (it reads the whole file).
+pub fn inspect(spool: &Path, as_json: bool, check: bool) -> anyhow::Result<u8> {
     let r = open_ro(spool)?;
+    let checked = check || file_size(spool) <= CHECK_UP_TO_BYTES;
+    if checked {
+        r.quick_check().context("check the spool")?;
+    }
     let totals = r.totals()?;
     let counters: HashMap<Counter, u64> = r.counters()?.into_iter().collect();
     let reasons = r.quarantine_reasons()?;
@@ -42,6 +54,9 @@ pub fn inspect(spool: &Path, as_json: bool) -> anyhow::Result<u8> {
         "size_bytes": size,
         "wal_bytes": wal,
         "format_version": r.format_version()?,
+        "integrity": if checked { "ok" } else { "not checked (over 64 MiB: use --check)" },
+        "read_only_media": r.is_immutable(),
+        "wal_not_read": r.wal_not_read(),
         "record_version_written_by_this_build": RECORD_VERSION,
         "pending": {"spans": totals.pending_rows, "bytes": totals.pending_bytes},
         "quarantined": {
@@ -75,6 +90,21 @@ pub fn inspect(spool: &Path, as_json: bool) -> anyhow::Result<u8> {
     }
     writeln!(out, "spool          {}", spool.display())?;
     writeln!(out, "size           {size} bytes (+ {wal} bytes of WAL)")?;
+    writeln!(
+        out,
+        "integrity      {}",
+        if checked {
+            "ok"
+        } else {
+            "not checked (over 64 MiB: use --check)"
+        }
+    )?;
+    if r.wal_not_read() {
+        writeln!(
+            out,
+            "note           read-only media: the {wal} bytes of WAL beside it are not read (the newest commits may be missing)"
+        )?;
+    }
     writeln!(
         out,
         "format         spool v{}, records v1..v{RECORD_VERSION} readable",

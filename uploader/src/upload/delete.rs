@@ -15,8 +15,8 @@ pub(crate) struct Deleter {
 
 impl Deleter {
     pub(crate) fn start(spool: &Path) -> anyhow::Result<Self> {
-        let mut reader = SpoolReader::open(spool, &SpoolOptions::default())
-            .with_context(|| format!("open spool {}", spool.display()))?;
+        let mut reader =
+            SpoolReader::open(spool, &SpoolOptions::default()).context("open the spool")?;
         let (tx, rx) = std::sync::mpsc::channel::<(i64, i64)>();
         let thread = std::thread::Builder::new()
             .name("tracespool-delete".into())

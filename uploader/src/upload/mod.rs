@@ -145,8 +145,8 @@ impl Uploader {
         shutdown: watch::Receiver<bool>,
         wake: Arc<Notify>,
     ) -> anyhow::Result<Self> {
-        let mut reader = SpoolReader::open(&cfg.spool, &SpoolOptions::default())
-            .with_context(|| format!("open spool {}", cfg.spool.display()))?;
+        let mut reader =
+            SpoolReader::open(&cfg.spool, &SpoolOptions::default()).context("open the spool")?;
         let deleter = if cfg.dry_run {
             None
         } else {
@@ -257,9 +257,7 @@ impl Uploader {
                     self.wait_for_spans().await;
                     let _ = ctl_tx.send(());
                 }
-                Some(FromPrep::Failed(e)) => {
-                    return Err(anyhow::anyhow!(e)).context("read the spool")
-                }
+                Some(FromPrep::Failed(e)) => return Err(e).context("read the spool"),
                 None => anyhow::bail!("the preparing thread stopped"),
             }
         }

@@ -31,7 +31,7 @@ pub(crate) enum FromPrep {
     /// No pending span after the cursor; wait for a `()` on the control
     /// channel before looking again.
     CaughtUp,
-    Failed(String),
+    Failed(tracespool_spool::SpoolError),
 }
 
 /// Decodes, expires and converts one lease, writing the request body.
@@ -89,7 +89,7 @@ pub(crate) fn prepare_loop(
     let reader = match SpoolReader::open(spool, &SpoolOptions::default()) {
         Ok(r) => r,
         Err(e) => {
-            let _ = tx.blocking_send(FromPrep::Failed(e.to_string()));
+            let _ = tx.blocking_send(FromPrep::Failed(e.into()));
             return;
         }
     };
@@ -100,7 +100,7 @@ pub(crate) fn prepare_loop(
         let lease = match reader.lease(cursor, batch) {
             Ok(l) => l,
             Err(e) => {
-                let _ = tx.blocking_send(FromPrep::Failed(e.to_string()));
+                let _ = tx.blocking_send(FromPrep::Failed(e));
                 return;
             }
         };

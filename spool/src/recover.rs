@@ -1,0 +1,330 @@
+//! Recovering a damaged spool: every readable row, counter and `meta` key
+//! is copied into a fresh spool, the damaged file is kept aside, and what
+//! could not be read is reported (and counted as `lost_to_damage`).
+//!
+//! # How rows are salvaged
+//!
+//! The bundled SQLite has no recovery extension (`sqlite3_recover` is not
+//! part of the amalgamation that `libsqlite3-sys` builds), so rows are
+//! salvaged through SQL, which SQLite answers page by page:
+//!
+//! 1. a scan in id order, until it meets a damaged page;
+//! 2. then a lookup of every id after the last one read, up to the largest
+//!    id ever given (`sqlite_sequence`): a lookup that crosses a damaged
+//!    page fails alone, and the scan resumes after it.
+//!
+//! A row is copied as it was stored (id, columns, state, reason, record):
+//! a record damaged inside a readable page is found by its checksum when it
+//! is uploaded, and quarantined then. Totals are recomputed from the rows
+//! copied. Ids keep growing after recovery: the new spool's sequence starts
+//! where the old one ended (invariant 3), and the delivered mark is kept
+//! (invariant 5), so nothing delivered is sent again.
+//!
+//! # Layout on disk
+//!
+//! `SPOOL` is first written as `SPOOL.recovering`; then `SPOOL` (with its
+//! `-wal` and `-shm`) is renamed to `SPOOL.damaged-<unix seconds>` and the
+//! new file takes its name. Recorders notice the new file at their next
+//! batch (they watch the path's inode); run it with the uploader stopped
+//! (it takes the uploader lock).
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use crate::connection::{open_rw, Create};
+use crate::error::{LockError, OpenError, Operation, SpoolError, SqlContext};
+use crate::format::row_bytes;
+use crate::lock::UploaderLock;
+use crate::options::SpoolOptions;
+use crate::tally::{add_counter, add_totals, Counter};
+
+/// What a recovery kept and lost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoveryReport {
+    /// The damaged file, now kept aside.
+    pub damaged_kept_as: PathBuf,
+    /// Pending rows copied.
+    pub pending_rows: u64,
+    /// Quarantined rows copied.
+    pub quarantined_rows: u64,
+    /// Rows the damaged file's totals counted that could not be read
+    /// (`None` when the totals themselves were unreadable).
+    pub rows_lost: Option<u64>,
+    /// Ids (of rows that may or may not have existed) whose lookup failed.
+    pub unreadable_ids: u64,
+    /// Counters copied, of those a spool keeps.
+    pub counters_copied: usize,
+    /// Whether the counters table could not be read (all were reset).
+    pub counters_lost: bool,
+    /// `meta` keys copied (the delivered mark among them).
+    pub meta_copied: usize,
+}
+
+/// Why recovery did not run or did not finish. The damaged file is left
+/// where it was unless the report says otherwise.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecoverError {
+    /// An uploader is working on the spool.
+    #[error("{0}: an uploader is working on this spool; stop it first")]
+    Locked(PathBuf),
+    /// The uploader lock could not be taken.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// The damaged file cannot be read at all (not even its header).
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// Writing the new spool failed.
+    #[error(transparent)]
+    Write(#[from] SpoolError),
+    /// Renaming the files failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+type Row = (
+    i64,
+    Vec<u8>,
+    Vec<u8>,
+    Option<Vec<u8>>,
+    String,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<i64>,
+    Vec<u8>,
+);
+
+const COLUMNS: &str = "id, trace_id, span_id, parent_span_id, name, start_ns, end_ns, state, \
+                       reason, quarantined_at_ns, record";
+
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+    ))
+}
+
+fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> RecoverError + '_ {
+    move |source| RecoverError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Copies what is readable of the spool at `path` into a fresh spool that
+/// takes its place; see the module docs.
+pub fn recover(path: &Path, opts: &SpoolOptions) -> Result<RecoveryReport, RecoverError> {
+    crate::connection::check_spool_path(path)?;
+    let _lock =
+        UploaderLock::try_acquire(path)?.ok_or_else(|| RecoverError::Locked(path.to_owned()))?;
+    let old = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| crate::format::header_error(path, e))?;
+
+    let fresh_path = with_suffix(path, ".recovering");
+    for leftover in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(with_suffix(&fresh_path, leftover));
+    }
+    let mut fresh = open_rw(&fresh_path, opts, Create::Yes)?;
+    let mut report = RecoveryReport::default();
+    copy_rows(&old, &mut fresh, &mut report)?;
+    copy_tallies(&old, &mut fresh, &mut report)?;
+    drop(fresh);
+    drop(old);
+
+    let stamp = crate::now_ns() / 1_000_000_000;
+    let aside = with_suffix(path, &format!(".damaged-{stamp}"));
+    for part in ["-wal", "-shm", ""] {
+        let from = with_suffix(path, part);
+        if from.exists() || part.is_empty() {
+            std::fs::rename(&from, with_suffix(&aside, part)).map_err(io(&from))?;
+        }
+    }
+    std::fs::rename(&fresh_path, path).map_err(io(&fresh_path))?;
+    for part in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(with_suffix(&fresh_path, part));
+    }
+    report.damaged_kept_as = aside;
+    Ok(report)
+}
+
+/// Copies rows: a scan until the first error, then lookups id by id.
+fn copy_rows(
+    old: &Connection,
+    fresh: &mut Connection,
+    report: &mut RecoveryReport,
+) -> Result<(), RecoverError> {
+    let op = Operation::Append;
+    let tx = fresh
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .op(op)?;
+    let mut delta = [0i64; 4];
+    {
+        let mut ins = tx
+            .prepare(&format!(
+                "INSERT INTO spans({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ))
+            .op(op)?;
+        let mut put = |row: Row| -> Result<(), SpoolError> {
+            let bytes = row_bytes(row.10.len()) as i64;
+            let k = if row.7 == 1 { 2 } else { 0 };
+            delta[k] += 1;
+            delta[k + 1] += bytes;
+            ins.execute(params![
+                row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10
+            ])
+            .op(op)?;
+            Ok(())
+        };
+        let mut last = 0i64;
+        let scan_ok = (|| -> rusqlite::Result<()> {
+            let mut stmt = old.prepare(&format!("SELECT {COLUMNS} FROM spans ORDER BY id"))?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let row = read_row(r)?;
+                last = row.0;
+                put(row).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            }
+            Ok(())
+        })();
+        if scan_ok.is_err() {
+            // Lookups after the last row read, up to the largest id given.
+            let max_id: i64 = old
+                .query_row(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'spans'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ok()
+                .flatten()
+                .unwrap_or(last);
+            let mut stmt = old
+                .prepare(&format!("SELECT {COLUMNS} FROM spans WHERE id = ?1"))
+                .ok();
+            let mut id = last + 1;
+            while id <= max_id {
+                let got = stmt
+                    .as_mut()
+                    .map(|s| s.query_row([id], read_row).optional());
+                match got {
+                    Some(Ok(Some(row))) => put(row)?,
+                    Some(Ok(None)) => {}
+                    _ => report.unreadable_ids += 1,
+                }
+                id += 1;
+            }
+        }
+    }
+    add_totals(&tx, delta, op)?;
+    tx.commit().op(op)?;
+    report.pending_rows = delta[0] as u64;
+    report.quarantined_rows = delta[2] as u64;
+    // How many rows the damaged file counted (if its totals are readable).
+    let expected: Option<i64> = old
+        .query_row(
+            "SELECT pending_rows + quarantined_rows FROM totals WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    report.rows_lost = expected.map(|e| (e - (delta[0] + delta[2])).max(0) as u64);
+    Ok(())
+}
+
+/// Copies counters and meta, keeps ids growing, counts what was lost.
+fn copy_tallies(
+    old: &Connection,
+    fresh: &mut Connection,
+    report: &mut RecoveryReport,
+) -> Result<(), RecoverError> {
+    let op = Operation::Counters;
+    let tx = fresh
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .op(op)?;
+    for c in Counter::ALL {
+        match old
+            .query_row(
+                "SELECT value FROM counters WHERE name = ?1",
+                [c.name()],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+        {
+            Ok(Some(v)) => {
+                add_counter(&tx, c, v.max(0) as u64, op)?;
+                report.counters_copied += 1;
+            }
+            Ok(None) => {}
+            Err(_) => report.counters_lost = true,
+        }
+    }
+    // Exact when the damaged file's totals were readable; else the ids
+    // whose lookup failed (an upper bound: some may never have existed).
+    let lost = report.rows_lost.unwrap_or(report.unreadable_ids);
+    add_counter(&tx, Counter::LostToDamage, lost, op)?;
+    let pairs: Vec<(String, String)> = old
+        .prepare("SELECT key, value FROM meta")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .unwrap_or_default();
+    for (k, v) in &pairs {
+        tx.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
+            params![k, v],
+        )
+        .op(Operation::Meta)?;
+    }
+    report.meta_copied = pairs.len();
+    // Ids keep growing: the sequence continues from the old one's.
+    let seq: Option<i64> = old
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'spans'",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    if let Some(seq) = seq {
+        tx.execute(
+            "UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = 'spans'",
+            [seq],
+        )
+        .op(op)?;
+        tx.execute(
+            "INSERT INTO sqlite_sequence(name, seq) SELECT 'spans', ?1 \
+             WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'spans')",
+            [seq],
+        )
+        .op(op)?;
+    }
+    tx.commit().op(op)?;
+    Ok(())
+}
