@@ -51,7 +51,7 @@ fn every_command_reports_the_damage_and_recover_keeps_every_readable_span() {
         assert!(err.contains("tracespool recover"), "{args:?}: {err}");
     }
     let s = StandIn::start(0, test_account(), 2).unwrap();
-    let key = write_key_file(dir.path(), &s, "rec");
+    let key = write_key_file(dir.path(), &s, "rec-project");
     let upload = |expect: i32| {
         let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
             .args(["upload", "--once", "--spool"])

@@ -44,7 +44,7 @@ fn flipped_bytes_quarantine_the_record_with_one_reason() {
         }
     }
     let s = StandIn::start(0, test_account(), 2).unwrap();
-    let key = write_key_file(dir.path(), &s, "dmg");
+    let key = write_key_file(dir.path(), &s, "dmg-project");
     let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
         .args(["upload", "--once", "--spool"])
         .arg(&spool)

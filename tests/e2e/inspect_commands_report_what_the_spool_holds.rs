@@ -56,7 +56,7 @@ fn inspect_spans_and_trace_on_a_normal_spool() {
     assert_eq!(v["format_version"], 1);
     assert_eq!(v["oldest_pending"]["row"], 1);
     assert_eq!(v["newest_pending"]["row"], 25);
-    assert_eq!(v["oldest_pending"]["record_version"], 1);
+    assert_eq!(v["oldest_pending"]["record_version"], 2);
     assert_eq!(v["upload"]["uploader_holds_lock"], false);
     assert_eq!(v["counters"]["appended"], 25);
     assert_eq!(v["recorder_dropped"]["queue_full"], 0);
@@ -188,7 +188,7 @@ fn quarantined_and_corrupt_rows_are_shown_not_fatal() {
     // A dry run prints the requests and changes nothing, not even the
     // corrupt row it would quarantine.
     let dry = Command::new(env!("CARGO_BIN_EXE_tracespool"))
-        .args(["upload", "--dry-run", "--project", "p", "--spool"])
+        .args(["upload", "--dry-run", "--project", "proj-p1", "--spool"])
         .arg(&spool)
         .output()
         .unwrap();
@@ -209,7 +209,7 @@ fn quarantined_and_corrupt_rows_are_shown_not_fatal() {
         (Some(7), Some(3))
     );
     let e = ts(
-        &["export", "--format", "cloudtrace", "--project", "p"],
+        &["export", "--format", "cloudtrace", "--project", "proj-p1"],
         &spool,
     );
     assert!(String::from_utf8_lossy(&e.stderr).contains("1 corrupt rows"));
@@ -358,7 +358,7 @@ fn export_cloudtrace_is_what_the_server_accepts() {
     let spool = dir.path().join("x.spool");
     record_spans(&spool, 2300);
     let bodies = json_lines(&ts(
-        &["export", "--format", "cloudtrace", "--project", "proj"],
+        &["export", "--format", "cloudtrace", "--project", "proj-p1"],
         &spool,
     ));
     assert_eq!(bodies.len(), 3);
@@ -369,7 +369,7 @@ fn export_cloudtrace_is_what_the_server_accepts() {
     let mut n = 0;
     for b in &bodies {
         let bytes = serde_json::to_vec(b).unwrap();
-        n += validate::validate_body(&bytes, "proj", now, &Default::default(), |_| {}).unwrap();
+        n += validate::validate_body(&bytes, "proj-p1", now, &Default::default(), |_| {}).unwrap();
     }
     assert_eq!(n, 2300);
 }
@@ -449,7 +449,7 @@ fn doctor_says_what_works_and_what_to_fix() {
     let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
         .args(["doctor", "--credentials"])
         .arg(dir.path().join("missing.json"))
-        .args(["--endpoint", "http://127.0.0.1:9", "--project", "p"])
+        .args(["--endpoint", "http://127.0.0.1:9", "--project", "proj-p1"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -11,7 +11,11 @@ fn run(args: &[&str], path: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tracespool"))
         .args(args)
         .arg(path)
-        .args(["--project", "p"].iter().filter(|_| args[0] == "upload"))
+        .args(
+            ["--project", "proj-p1"]
+                .iter()
+                .filter(|_| args[0] == "upload"),
+        )
         .env_remove("GOOGLE_CLOUD_PROJECT")
         .output()
         .unwrap()
@@ -31,10 +35,19 @@ fn refused_by_every_command(path: &Path, says: &str) {
     for args in commands() {
         let out = run(args, path);
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(78), "{args:?} on {}: {err}", path.display());
+        assert_eq!(
+            out.status.code(),
+            Some(78),
+            "{args:?} on {}: {err}",
+            path.display()
+        );
         assert!(err.contains(says), "{args:?}: {err}");
         let shown = path.display().to_string();
-        assert_eq!(err.matches(&shown).count(), 1, "{args:?}: path not named once: {err}");
+        assert_eq!(
+            err.matches(&shown).count(),
+            1,
+            "{args:?}: path not named once: {err}"
+        );
     }
 }
 
@@ -70,12 +83,16 @@ fn an_empty_file_is_not_a_spool_for_any_command_and_stays_empty() {
     std::fs::write(&empty, b"").unwrap();
     refused_by_every_command(&empty, "empty file, not a spool yet");
     let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
-        .args(["upload", "--once", "--project", "p", "--spool"])
+        .args(["upload", "--once", "--project", "proj-p1", "--spool"])
         .arg(&empty)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(78));
-    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0, "upload wrote into it");
+    assert_eq!(
+        std::fs::metadata(&empty).unwrap().len(),
+        0,
+        "upload wrote into it"
+    );
 }
 
 #[test]
@@ -84,7 +101,10 @@ fn a_truncated_spool_exits_78_and_points_to_recover() {
     let spool = dir.path().join("t.spool");
     record_spans(&spool, 2000);
     let len = std::fs::metadata(&spool).unwrap().len();
-    let f = std::fs::OpenOptions::new().write(true).open(&spool).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&spool)
+        .unwrap();
     f.set_len(len / 2 + 100).unwrap();
     drop(f);
     for args in commands() {

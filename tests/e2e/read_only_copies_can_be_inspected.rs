@@ -88,7 +88,7 @@ fn a_spool_on_a_read_only_mount_can_be_read() {
     read_commands_work(&live, 200);
     // Nothing was created on the read-only file system.
     let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
-        .args(["upload", "--once", "--project", "p", "--spool"])
+        .args(["upload", "--once", "--project", "proj-p1", "--spool"])
         .arg(m.0.join("bare.spool"))
         .output()
         .unwrap();

@@ -76,7 +76,7 @@ fn spans_marked_delivered_are_not_sent_again() {
     r.quarantine(&[(lease[5].row_id, "test")]).unwrap();
     drop(r);
     let s = StandIn::start(0, test_account(), 2).unwrap();
-    let key = write_key_file(dir.path(), &s, "p");
+    let key = write_key_file(dir.path(), &s, "proj-p1");
     let out = upload_once(&spool, &s, &key, &[]);
     assert_eq!(
         out.status.code(),

@@ -107,7 +107,7 @@ fn every_span_with_a_problem_value_arrives_repaired_and_counted() {
     }
     let s = StandIn::start(0, test_account(), 2).unwrap();
     s.keep_accepted_spans();
-    let key = write_key_file(dir.path(), &s, "fid");
+    let key = write_key_file(dir.path(), &s, "fid-project");
     upload(&spool, &s, &key, &[]);
     assert!(s.rejections().is_empty(), "{:?}", s.rejections());
     let spans = s.accepted_spans();
@@ -198,7 +198,7 @@ fn resource_attributes_are_sent_when_the_operator_opts_in() {
     }
     let s = StandIn::start(0, test_account(), 2).unwrap();
     s.keep_accepted_spans();
-    let key = write_key_file(dir.path(), &s, "fid");
+    let key = write_key_file(dir.path(), &s, "fid-project");
     upload(
         &spool,
         &s,

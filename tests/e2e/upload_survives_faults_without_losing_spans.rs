@@ -64,7 +64,7 @@ fn pending(spool: &Path) -> u64 {
 fn resets_broken_answers_and_503_are_retried_with_retry_after() {
     let t = setup(600);
     let s = StandIn::start(0, test_account(), 2).unwrap();
-    let key = write_key_file(t.dir.path(), &s, "p");
+    let key = write_key_file(t.dir.path(), &s, "proj-p1");
     s.push_faults([
         Fault::Reset,
         Fault::Status(503, Some(2)),
@@ -106,7 +106,7 @@ fn resets_broken_answers_and_503_are_retried_with_retry_after() {
 fn a_429_waits_at_least_30_seconds() {
     let t = setup(50);
     let s = StandIn::start(0, test_account(), 2).unwrap();
-    let key = write_key_file(t.dir.path(), &s, "p");
+    let key = write_key_file(t.dir.path(), &s, "proj-p1");
     s.push_faults([Fault::Status(429, Some(1))]);
     let (out, err) = run(upload(
         &t.spool,
@@ -129,7 +129,7 @@ fn a_429_waits_at_least_30_seconds() {
 fn slow_answers_past_the_timeout_duplicate_only_the_batch_in_flight() {
     let t = setup(1000);
     let s = StandIn::start(0, test_account(), 2).unwrap();
-    let key = write_key_file(t.dir.path(), &s, "p");
+    let key = write_key_file(t.dir.path(), &s, "proj-p1");
     // The stand-in stores the batch, then answers after the client gave up.
     s.push_faults([Fault::Slow(Duration::from_millis(2500))]);
     let (out, err) = run(upload(
@@ -153,7 +153,7 @@ fn slow_answers_past_the_timeout_duplicate_only_the_batch_in_flight() {
 fn a_401_gets_a_new_token() {
     let t = setup(100);
     let s = StandIn::start(0, test_account(), 2).unwrap();
-    let key = write_key_file(t.dir.path(), &s, "p");
+    let key = write_key_file(t.dir.path(), &s, "proj-p1");
     s.push_faults([Fault::Unauthorized]);
     let (out, err) = run(upload(&t.spool, &s.endpoint(), &key, &["--once"]));
     assert_eq!(out.status.code(), Some(0), "{err}");
@@ -169,7 +169,7 @@ fn a_401_gets_a_new_token() {
 fn a_poison_span_is_quarantined_alone() {
     let t = setup(1000);
     let s = StandIn::start(0, test_account(), 2).unwrap();
-    let key = write_key_file(t.dir.path(), &s, "p");
+    let key = write_key_file(t.dir.path(), &s, "proj-p1");
     let poison = t.ids[617].clone();
     s.poison(&poison);
     let (out, err) = run(upload(
@@ -210,7 +210,7 @@ fn offline_once_exits_75_and_keeps_everything() {
     let key = t.dir.path().join("key.json");
     std::fs::write(
         &key,
-        test_account().key_file_json(&format!("{endpoint}/token"), "p"),
+        test_account().key_file_json(&format!("{endpoint}/token"), "proj-p1"),
     )
     .unwrap();
     let start = Instant::now();
@@ -237,7 +237,7 @@ fn missing_credentials_exit_75_with_a_clear_reason() {
         &t.spool,
         &s.endpoint(),
         &missing,
-        &["--once", "--project", "p", "--max-duration", "2s"],
+        &["--once", "--project", "proj-p1", "--max-duration", "2s"],
     ));
     assert_eq!(out.status.code(), Some(75), "{err}");
     assert!(err.contains("no credentials from key file"), "{err}");
@@ -249,7 +249,7 @@ fn missing_credentials_exit_75_with_a_clear_reason() {
 fn configuration_errors_exit_78_and_a_second_uploader_exits_69() {
     let t = setup(10);
     let s = StandIn::start(0, test_account(), 1).unwrap();
-    let key = write_key_file(t.dir.path(), &s, "p");
+    let key = write_key_file(t.dir.path(), &s, "proj-p1");
     let not_spool = t.dir.path().join("notes.txt");
     std::fs::write(&not_spool, "hello").unwrap();
     let (out, err) = run(upload(&not_spool, &s.endpoint(), &key, &["--once"]));
@@ -309,7 +309,7 @@ fn service_mode_waits_for_the_network_follows_new_spans_and_stops_on_sigterm() {
     let key = t.dir.path().join("key.json");
     std::fs::write(
         &key,
-        account.key_file_json(&format!("{endpoint}/token"), "p"),
+        account.key_file_json(&format!("{endpoint}/token"), "proj-p1"),
     )
     .unwrap();
     let log = t.dir.path().join("uploader.log");

@@ -17,7 +17,7 @@ fn repeated_sigkill_during_upload() {
     let spool = dir.path().join("k.spool");
     let ids = record_spans(&spool, N);
     let s = StandIn::start(0, test_account(), 2).unwrap();
-    let key = write_key_file(dir.path(), &s, "p");
+    let key = write_key_file(dir.path(), &s, "proj-p1");
     // Slow every answer a little so that kills land mid-request too.
     s.push_faults((0..N / BATCH + 20).map(|_| Fault::Slow(Duration::from_millis(15))));
     let spawn = || {

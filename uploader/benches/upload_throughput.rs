@@ -34,7 +34,7 @@ const STANDIN_MODE: &str = "TRACESPOOL_BENCH_STANDIN_DIR";
 /// `accepted N rejected R` and exits.
 fn run_standin(dir: &Path) {
     let s = StandIn::start(0, test_account(), 2).unwrap();
-    let key = write_key_file(dir, &s, "bench");
+    let key = write_key_file(dir, &s, "bench-project");
     println!("{} {}", s.endpoint(), key.display());
     let mut sink = String::new();
     let _ = std::io::stdin().read_line(&mut sink);
@@ -162,7 +162,13 @@ fn token(key: &Path) -> String {
 /// The bodies `upload --dry-run` would send.
 fn bodies(spool: &Path, max: usize) -> Vec<Vec<u8>> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tracespool"))
-        .args(["upload", "--dry-run", "--project", "bench", "--spool"])
+        .args([
+            "upload",
+            "--dry-run",
+            "--project",
+            "bench-project",
+            "--spool",
+        ])
         .arg(spool)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

@@ -11,6 +11,7 @@
 
 mod auth;
 mod cloudtrace_model;
+mod config_check;
 mod convert;
 mod inspect;
 mod json;
@@ -324,6 +325,11 @@ fn check_spool_path(spool: &Path) -> anyhow::Result<()> {
 async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
     use tracespool_spool::UploaderLock;
     check_spool_path(&a.spool)?;
+    // Mistakes exit 78 now, before any traffic, even with nothing pending.
+    config_check::check_endpoint(&a.cloud.endpoint)?;
+    if !a.dry_run {
+        config_check::check_credentials(a.cloud.credentials.as_deref())?;
+    }
     let mut auth = auth::Auth::new(a.cloud.source());
     let project = if a.dry_run {
         resolve_project(a.cloud.project.clone(), None).await?
@@ -335,6 +341,7 @@ async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
             Err(_) => resolve_project(None, Some(&mut auth)).await?,
         }
     };
+    config_check::check_project_id(&project)?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     tokio::spawn(async move {

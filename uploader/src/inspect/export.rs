@@ -56,6 +56,9 @@ pub fn export(a: ExportArgs) -> anyhow::Result<u8> {
         ),
         ExportFormat::Jsonl => None,
     };
+    if let Some(p) = &project {
+        crate::config_check::check_project_id(p)?;
+    }
     let opts = ConvertOptions {
         resource_labels: a.resource_labels.clone(),
         ..ConvertOptions::now()
