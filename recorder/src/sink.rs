@@ -38,15 +38,39 @@ pub struct SqliteSink {
     next_open: Instant,
 }
 
+/// Whether opening failed because the file system is full.
+fn is_lack_of_room(e: &OpenError) -> bool {
+    use tracespool_spool::SqliteErrorKind;
+    match e {
+        OpenError::Sqlite { source, .. } => {
+            matches!(
+                source.kind(),
+                SqliteErrorKind::DiskFull | SqliteErrorKind::Io
+            )
+        }
+        OpenError::Io { source, .. } => source.raw_os_error() == Some(28), // ENOSPC
+        _ => false,
+    }
+}
+
 impl SqliteSink {
-    /// Opens the spool now, so that configuration errors surface at once.
+    /// Opens the spool now, so that configuration errors (not a spool, a
+    /// directory, a newer format, an unsafe SQLite) surface at once. A
+    /// spool that cannot be opened for lack of room (a full disk: no space
+    /// for the `-shm` or the WAL) is not an error: the program starts, its
+    /// spans are counted as write errors, and the sink opens the spool once
+    /// there is room.
     pub fn open(path: &Path, budget: Budget, opts: SpoolOptions) -> Result<Self, OpenError> {
-        let writer = SpoolWriter::open(path, budget, &opts)?;
+        let writer = match SpoolWriter::open(path, budget, &opts) {
+            Ok(w) => Some(w),
+            Err(e) if is_lack_of_room(&e) => None,
+            Err(e) => return Err(e),
+        };
         Ok(SqliteSink {
             path: path.to_owned(),
             budget,
             opts,
-            writer: Some(writer),
+            writer,
             next_open: Instant::now(),
         })
     }
@@ -74,7 +98,9 @@ impl SpanSink for SqliteSink {
         let w = self.writer.as_mut().expect("opened above");
         let res = w.append(rows, drops);
         if let Err(e) = &res {
-            if !e.is_busy() {
+            // Busy: try again. Only the reserve left: the file is fine,
+            // keep it open. Anything else: reopen (the file may be gone).
+            if !e.is_busy() && !matches!(e, SpoolError::ReserveReached { .. }) {
                 self.writer = None;
             }
         }

@@ -279,6 +279,15 @@ pub enum SpoolError {
     /// The spool could not be (re)opened.
     #[error(transparent)]
     Open(#[from] OpenError),
+    /// A recorder's batch would grow the spool into the space kept for the
+    /// uploader: the file system is almost full.
+    #[error("spool: the file system is almost full ({free} bytes free; {reserve} are kept for the uploader)")]
+    ReserveReached {
+        /// Bytes free on the file system.
+        free: u64,
+        /// Bytes kept free for the uploader.
+        reserve: u64,
+    },
 }
 
 impl SpoolError {
@@ -287,7 +296,7 @@ impl SpoolError {
         match self {
             SpoolError::Sqlite { source, .. } => Some(source),
             SpoolError::Open(OpenError::Sqlite { source, .. }) => Some(source),
-            SpoolError::Open(_) => None,
+            SpoolError::Open(_) | SpoolError::ReserveReached { .. } => None,
         }
     }
 
@@ -298,10 +307,13 @@ impl SpoolError {
             .is_some_and(|e| matches!(e.kind, SqliteErrorKind::Busy | SqliteErrorKind::Locked))
     }
 
-    /// Whether the disk (or SQLite's `max_page_count`) is full.
+    /// Whether the disk (or SQLite's `max_page_count`) is full, or only
+    /// the uploader's reserve is left.
     pub fn is_disk_full(&self) -> bool {
-        self.sqlite()
-            .is_some_and(|e| e.kind == SqliteErrorKind::DiskFull)
+        matches!(self, SpoolError::ReserveReached { .. })
+            || self
+                .sqlite()
+                .is_some_and(|e| e.kind == SqliteErrorKind::DiskFull)
     }
 
     /// Whether the spool file is damaged (`SQLITE_CORRUPT`, `SQLITE_NOTADB`

@@ -111,6 +111,7 @@
 //! | `reader` | [`SpoolReader`]: lease, ack, mark, quarantine, requeue, purge |
 //! | `browse` | [`RowFilter`] and row listing for `inspect` |
 //! | `lock` | [`UploaderLock`] |
+//! | `reserve` | the space reserve: a full disk never strands the spool |
 //! | `recover` | [`recover`]: a damaged spool's readable rows into a fresh one |
 //! | `error`, `options`, `version` | typed errors, policies, the SQLite check |
 
@@ -131,6 +132,7 @@ mod options;
 mod reader;
 #[cfg(feature = "reader")]
 mod recover;
+mod reserve;
 mod tally;
 mod version;
 #[cfg(feature = "writer")]
@@ -148,6 +150,7 @@ pub use options::{Budget, Durability, OnBudget, SpoolOptions};
 pub use reader::{LeasedSpan, QuarantinedRow, SpoolReader, DELIVERED_THROUGH};
 #[cfg(feature = "reader")]
 pub use recover::{recover, RecoverError, RecoveryReport};
+pub use reserve::{ensure_reserve, fs_free_bytes, release_reserve, reserve_path};
 pub use tally::{Counter, Totals};
 pub use version::{
     check_writable_version, sqlite_version, sqlite_version_number, MIN_SQLITE_VERSION,

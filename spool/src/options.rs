@@ -48,6 +48,11 @@ pub struct SpoolOptions {
     /// SQLite's `max_page_count`, to cap the file at the SQLite level (and,
     /// in tests, to make a real "disk full"). `None`: SQLite's default.
     pub max_page_count: Option<u64>,
+    /// The space reserve kept beside the spool for the uploader (see the
+    /// `reserve` module): recorders leave this much free on the file
+    /// system, and an uploader spends the reserve file when the disk is
+    /// full. 0 turns it off.
+    pub reserve_bytes: u64,
 }
 
 impl Default for SpoolOptions {
@@ -56,6 +61,7 @@ impl Default for SpoolOptions {
             durability: Durability::Process,
             busy_timeout: Duration::from_secs(10),
             max_page_count: None,
+            reserve_bytes: 8 << 20,
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::error::{OpenError, Operation, SpoolError, SqlContext};
 use crate::format::ROW_OVERHEAD_BYTES;
 use crate::now_ns;
 use crate::options::SpoolOptions;
+use crate::reserve::{ensure_reserve, release_reserve};
 use crate::tally::{
     add_counter, add_totals, delete_counted, neg, plus, read_counter, read_totals, to_i64, Counter,
     Totals,
@@ -38,6 +39,19 @@ pub struct QuarantinedRow {
     pub at_ns: u64,
 }
 
+/// Whether an opening failed for lack of room (the `-shm` or the WAL
+/// could not be created or grown).
+fn is_room_error(e: &OpenError) -> bool {
+    match e {
+        OpenError::Sqlite { source, .. } => matches!(
+            source.kind(),
+            crate::SqliteErrorKind::DiskFull | crate::SqliteErrorKind::Io
+        ),
+        OpenError::Io { source, .. } => source.raw_os_error() == Some(28), // ENOSPC
+        _ => false,
+    }
+}
+
 /// The `meta` key of the delivered mark (see invariant 5).
 pub const DELIVERED_THROUGH: &str = "delivered_through";
 
@@ -50,6 +64,8 @@ pub struct SpoolReader {
     path: PathBuf,
     /// Opened `immutable` (read-only media): the `-wal` is not read.
     immutable: bool,
+    /// The reserve it may spend when the disk is full (0: none).
+    reserve_bytes: u64,
 }
 
 impl std::fmt::Debug for SpoolReader {
@@ -65,10 +81,19 @@ impl SpoolReader {
     /// an `Io` error if it does not exist, and with `NotASpool` if the file
     /// is something else.
     pub fn open(path: &Path, opts: &SpoolOptions) -> Result<Self, OpenError> {
+        let conn = match open_rw(path, opts, Create::No) {
+            // No room for the `-shm` or the first WAL frames: spend the
+            // reserve (see the `reserve` module) and try once more.
+            Err(e) if opts.reserve_bytes > 0 && is_room_error(&e) && release_reserve(path) => {
+                open_rw(path, opts, Create::No)?
+            }
+            other => other?,
+        };
         Ok(SpoolReader {
-            conn: open_rw(path, opts, Create::No)?,
+            conn,
             path: path.to_owned(),
             immutable: false,
+            reserve_bytes: opts.reserve_bytes,
         })
     }
 
@@ -81,6 +106,7 @@ impl SpoolReader {
             conn,
             path: path.to_owned(),
             immutable,
+            reserve_bytes: 0,
         })
     }
 
@@ -96,6 +122,27 @@ impl SpoolReader {
     /// shared memory or locks (read-only media).
     pub fn is_immutable(&self) -> bool {
         self.immutable
+    }
+
+    /// Runs a write; if it fails because the disk is full and the reserve
+    /// is still there, releases the reserve and runs it once more.
+    fn when_full_release_reserve<T>(
+        &mut self,
+        mut f: impl FnMut(&mut Self) -> Result<T, SpoolError>,
+    ) -> Result<T, SpoolError> {
+        match f(self) {
+            Err(e) if self.reserve_bytes > 0 && e.is_disk_full() && release_reserve(&self.path) => {
+                f(self)
+            }
+            other => other,
+        }
+    }
+
+    /// Re-creates the space reserve if the file system has room for it
+    /// twice over (after an uploader's run freed space). Returns whether a
+    /// full reserve is in place.
+    pub fn restore_reserve(&self) -> bool {
+        ensure_reserve(&self.path, self.reserve_bytes)
     }
 
     /// The spool's path.
@@ -123,6 +170,10 @@ impl SpoolReader {
 
     /// Adds to counters (e.g. the uploader's retries).
     pub fn add_counters(&mut self, deltas: &[(Counter, u64)]) -> Result<(), SpoolError> {
+        self.when_full_release_reserve(|r| r.add_counters_once(deltas))
+    }
+
+    fn add_counters_once(&mut self, deltas: &[(Counter, u64)]) -> Result<(), SpoolError> {
         let tx = write_tx(&mut self.conn, Operation::Counters)?;
         for (c, d) in deltas {
             add_counter(&tx, *c, *d, Operation::Counters)?;
@@ -132,6 +183,10 @@ impl SpoolReader {
 
     /// Sets `meta` keys (the uploader's last attempt, success and error).
     pub fn set_meta(&mut self, pairs: &[(&str, &str)]) -> Result<(), SpoolError> {
+        self.when_full_release_reserve(|r| r.set_meta_once(pairs))
+    }
+
+    fn set_meta_once(&mut self, pairs: &[(&str, &str)]) -> Result<(), SpoolError> {
         let tx = write_tx(&mut self.conn, Operation::Meta)?;
         {
             let mut stmt = tx
@@ -149,6 +204,10 @@ impl SpoolReader {
     /// connection deletes them, or [`SpoolReader::ack_delivered`] after a
     /// crash. The mark never moves back.
     pub fn mark_delivered(&mut self, last: i64) -> Result<(), SpoolError> {
+        self.when_full_release_reserve(|r| r.mark_delivered_once(last))
+    }
+
+    fn mark_delivered_once(&mut self, last: i64) -> Result<(), SpoolError> {
         let tx = write_tx(&mut self.conn, Operation::MarkDelivered)?;
         tx.prepare_cached(
             "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE \
@@ -219,6 +278,10 @@ impl SpoolReader {
     /// of a lease) and counts them as `uploaded`, in one transaction.
     /// Returns how many rows were deleted.
     pub fn ack(&mut self, first: i64, last: i64) -> Result<u64, SpoolError> {
+        self.when_full_release_reserve(|r| r.ack_once(first, last))
+    }
+
+    fn ack_once(&mut self, first: i64, last: i64) -> Result<u64, SpoolError> {
         let tx = write_tx(&mut self.conn, Operation::Ack)?;
         let d = delete_counted(
             &tx,
@@ -235,6 +298,10 @@ impl SpoolReader {
     /// Deletes single pending rows, counting them under `counter` (e.g.
     /// [`Counter::UploadExpired`]). Returns how many were deleted.
     pub fn remove(&mut self, row_ids: &[i64], counter: Counter) -> Result<u64, SpoolError> {
+        self.when_full_release_reserve(|r| r.remove_once(row_ids, counter))
+    }
+
+    fn remove_once(&mut self, row_ids: &[i64], counter: Counter) -> Result<u64, SpoolError> {
         let tx = write_tx(&mut self.conn, Operation::Remove)?;
         let mut total = [0i64; 4];
         for id in row_ids {
@@ -249,6 +316,10 @@ impl SpoolReader {
 
     /// Moves pending rows to quarantine with a reason, one by one.
     pub fn quarantine(&mut self, rows: &[(i64, &str)]) -> Result<u64, SpoolError> {
+        self.when_full_release_reserve(|r| r.quarantine_once(rows))
+    }
+
+    fn quarantine_once(&mut self, rows: &[(i64, &str)]) -> Result<u64, SpoolError> {
         let tx = write_tx(&mut self.conn, Operation::Quarantine)?;
         let now = to_i64(now_ns());
         let mut d = [0i64; 4];
@@ -305,6 +376,10 @@ impl SpoolReader {
     /// a lease in progress is never changed). `None`: every quarantined row.
     /// Returns how many were requeued.
     pub fn requeue(&mut self, row_ids: Option<&[i64]>) -> Result<u64, SpoolError> {
+        self.when_full_release_reserve(|r| r.requeue_once(row_ids))
+    }
+
+    fn requeue_once(&mut self, row_ids: Option<&[i64]>) -> Result<u64, SpoolError> {
         let tx = write_tx(&mut self.conn, Operation::Requeue)?;
         let copy = "INSERT INTO spans(trace_id, span_id, parent_span_id, name, start_ns, end_ns, record) \
                     SELECT trace_id, span_id, parent_span_id, name, start_ns, end_ns, record FROM spans \
@@ -354,6 +429,14 @@ impl SpoolReader {
     }
 
     fn purge_where(
+        &mut self,
+        cond: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<u64, SpoolError> {
+        self.when_full_release_reserve(|r| r.purge_where_once(cond, args))
+    }
+
+    fn purge_where_once(
         &mut self,
         cond: &str,
         args: &[&dyn rusqlite::ToSql],

@@ -12,6 +12,7 @@ use crate::error::{OpenError, Operation, SpoolError, SqlContext};
 use crate::format::{row_bytes, ROW_OVERHEAD_BYTES};
 use crate::now_ns;
 use crate::options::{Budget, OnBudget, SpoolOptions};
+use crate::reserve::{ensure_reserve, fs_free_bytes};
 use crate::tally::{add_counter, add_totals, delete_counted, read_totals, to_i64, Counter, Delta};
 
 const OP: Operation = Operation::Append;
@@ -82,6 +83,8 @@ pub struct SpoolWriter {
     path: PathBuf,
     ino: u64,
     budget: Budget,
+    /// Free file-system space left for the uploader (0: no reserve).
+    reserve_bytes: u64,
 }
 
 impl std::fmt::Debug for SpoolWriter {
@@ -98,11 +101,13 @@ impl SpoolWriter {
     pub fn open(path: &Path, budget: Budget, opts: &SpoolOptions) -> Result<Self, OpenError> {
         let conn = open_rw(path, opts, Create::Yes)?;
         let ino = inode(path).unwrap_or(0);
+        ensure_reserve(path, opts.reserve_bytes);
         Ok(SpoolWriter {
             conn,
             path: path.to_owned(),
             ino,
             budget,
+            reserve_bytes: opts.reserve_bytes,
         })
     }
 
@@ -124,6 +129,7 @@ impl SpoolWriter {
         rows: &[NewRow<'_>],
         drops: RecorderDrops,
     ) -> Result<AppendOutcome, SpoolError> {
+        self.leave_the_reserve(rows)?;
         let budget = self.budget;
         let tx = write_tx(&mut self.conn, OP)?;
         let mut out = AppendOutcome::default();
@@ -249,6 +255,41 @@ impl SpoolWriter {
         add_counter(&tx, Counter::RecorderWriteErrors, drops.write_errors, OP)?;
         tx.commit().op(OP)?;
         Ok(out)
+    }
+}
+
+impl SpoolWriter {
+    /// Refuses a batch that would grow the spool file while the file
+    /// system has less than the reserve free (see the `reserve` module). A
+    /// batch that fits in the spool's own free pages is always written.
+    fn leave_the_reserve(&self, rows: &[NewRow<'_>]) -> Result<(), SpoolError> {
+        if self.reserve_bytes == 0 {
+            return Ok(());
+        }
+        let Some(free) = fs_free_bytes(&self.path) else {
+            return Ok(());
+        };
+        if free >= self.reserve_bytes {
+            return Ok(());
+        }
+        let inside: i64 = self
+            .conn
+            .query_row(
+                "SELECT (SELECT freelist_count FROM pragma_freelist_count) * \
+                        (SELECT page_size FROM pragma_page_size)",
+                [],
+                |r| r.get(0),
+            )
+            .op(OP)?;
+        // Records plus room for their pages' other contents.
+        let needed: u64 = rows.iter().map(|r| 2 * row_bytes(r.record.len())).sum();
+        if inside.max(0) as u64 >= needed {
+            return Ok(());
+        }
+        Err(SpoolError::ReserveReached {
+            free,
+            reserve: self.reserve_bytes,
+        })
     }
 }
 

@@ -52,7 +52,7 @@ impl Deleter {
         self.tx = None;
         match self.thread.take().map(|t| t.join()) {
             None | Some(Ok(Ok(()))) => Ok(()),
-            Some(Ok(Err(e))) => Err(anyhow::anyhow!(e)).context("delete delivered spans"),
+            Some(Ok(Err(e))) => Err(anyhow::anyhow!(e)).context("the deleting thread"),
             Some(Err(_)) => anyhow::bail!("the deleting thread panicked"),
         }
     }

@@ -279,6 +279,10 @@ impl Uploader {
             d.finish()?;
         }
         self.write_meta(true);
+        // Space freed by this run: hold the reserve again for next time.
+        if !self.cfg.dry_run {
+            self.reader.restore_reserve();
+        }
         if self.progress.is_some() {
             eprintln!();
         }
