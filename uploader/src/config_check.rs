@@ -61,13 +61,20 @@ pub fn check_project_id(project: &str) -> Result<(), ConfigError> {
     }
 }
 
-/// A service-account key file as gcp_auth needs it: readable JSON of type
+/// A service-account key file as gcp_auth needs it (when it exists):
+/// readable JSON of type
 /// `service_account` with a PKCS#8 `private_key`, `client_email` and an
 /// http(s) `token_uri`. `what` says where the path came from. Never puts
 /// the key's content in the message.
 pub fn check_key_file(path: &Path, what: &str) -> Result<(), ConfigError> {
     let shown = path.display();
-    let meta = std::fs::metadata(path).map_err(|e| ConfigError(format!("{what} {shown}: {e}")))?;
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        // Not there yet: credentials are often provisioned after the
+        // device. The run waits for them (exit 75); it is not a mistake.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(ConfigError(format!("{what} {shown}: {e}"))),
+    };
     if meta.is_dir() {
         return Err(ConfigError(format!(
             "{what} {shown} is a directory, not a key file"

@@ -1,8 +1,8 @@
 //! A program that records spans, for the crash and multi-process tests.
 //!
-//! * `spool-child crash SPOOL` records spans forever in rounds of 500 (each
-//!   with attribute `seq`), flushing after each round and printing
-//!   `confirmed <highest seq>` once the flush returned.
+//! * `spool-child crash SPOOL [RUN]` records spans forever in rounds of 500
+//!   (each with attribute `seq`, and `run` when given), flushing after each
+//!   round and printing `confirmed <highest seq>` once the flush returned.
 //! * `spool-child append SPOOL SPANS THREADS` records SPANS spans over
 //!   THREADS threads (blocking on a full queue), flushes, prints
 //!   `written <n>` and exits.
@@ -13,7 +13,7 @@ use tracespool::{OnFull, Recorder};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some("crash") => crash(&args[2]),
+        Some("crash") => crash(&args[2], args.get(3).map(|r| r.parse().unwrap())),
         Some("append") => append(&args[2], args[3].parse().unwrap(), args[4].parse().unwrap()),
         _ => {
             eprintln!("usage: spool-child crash SPOOL | append SPOOL SPANS THREADS");
@@ -22,7 +22,7 @@ fn main() {
     }
 }
 
-fn crash(spool: &str) {
+fn crash(spool: &str, run: Option<i64>) {
     let (rec, _guard) = Recorder::builder(spool)
         .flush_interval(std::time::Duration::from_millis(5))
         .on_full(OnFull::Block)
@@ -35,6 +35,9 @@ fn crash(spool: &str) {
             seq += 1;
             let mut s = rec.span("crash-test");
             s.set_attribute("seq", seq);
+            if let Some(run) = run {
+                s.set_attribute("run", run);
+            }
             s.set_attribute("pad", "some text to make the record a realistic size");
         }
         rec.flush().unwrap();
