@@ -103,6 +103,8 @@ struct State {
     as_of: Option<u64>,
     /// Accepted spans as JSON, when asked to keep them.
     kept: Option<Vec<Value>>,
+    /// Accepted spans counted by two integer attributes, when asked.
+    counted_by: Option<((String, String), HashMap<(i64, i64), u32>)>,
 }
 
 type Shared = Arc<(Mutex<State>, Condvar)>;
@@ -173,6 +175,24 @@ impl StandIn {
             .unwrap()
             .kept
             .get_or_insert_with(Vec::new);
+    }
+
+    /// Counts accepted spans by the values of two integer attributes from
+    /// now on (for soaks of millions of spans: a few bytes a span).
+    pub fn count_accepted_by(&self, a: &str, b: &str) {
+        self.state.0.lock().unwrap().counted_by = Some(((a.into(), b.into()), HashMap::new()));
+    }
+
+    /// The counts of [`StandIn::count_accepted_by`]: (a, b) → copies.
+    pub fn accepted_counts(&self) -> HashMap<(i64, i64), u32> {
+        self.state
+            .0
+            .lock()
+            .unwrap()
+            .counted_by
+            .as_ref()
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default()
     }
 
     /// The accepted spans' JSON, duplicates included, in arrival order
@@ -414,6 +434,16 @@ fn handle(
                     }
                 } as u32;
                 st.accepted.extend(ids.into_iter().map(|(t, s)| (p, t, s)));
+                if let Some(((a, b), counts)) = &mut st.counted_by {
+                    let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+                    for span in body["spans"].as_array().into_iter().flatten() {
+                        let m = &span["attributes"]["attributeMap"];
+                        let int = |k: &str| m[k]["intValue"].as_str().and_then(|v| v.parse().ok());
+                        if let (Some(x), Some(y)) = (int(a), int(b)) {
+                            *counts.entry((x, y)).or_insert(0) += 1;
+                        }
+                    }
+                }
                 if let Some(kept) = &mut st.kept {
                     let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
                     if let Some(spans) = body["spans"].as_array() {

@@ -73,7 +73,7 @@ fn main() {
     let dir = tempfile_dir();
     let spool = dir.join("soak.spool");
     let s = StandIn::start(0, test_account(), 2).unwrap();
-    s.keep_accepted_spans();
+    s.count_accepted_by("run", "seq");
     let key = write_key_file(&dir, &s, "soak-project");
     let confirmed = Arc::new(Mutex::new(HashMap::new()));
     let started = Instant::now();
@@ -113,18 +113,7 @@ fn main() {
     let drained = out.status.code() == Some(0);
 
     // Count: (run, seq) of every accepted span.
-    let mut seen: HashMap<(i64, i64), u32> = HashMap::new();
-    for span in s.accepted_spans() {
-        let m = &span["attributes"]["attributeMap"];
-        let int = |k: &str| {
-            m[k]["intValue"]
-                .as_str()
-                .and_then(|v| v.parse::<i64>().ok())
-        };
-        if let (Some(run), Some(seq)) = (int("run"), int("seq")) {
-            *seen.entry((run, seq)).or_insert(0) += 1;
-        }
-    }
+    let seen = s.accepted_counts();
     let confirmed = confirmed.lock().unwrap().clone();
     let mut expected = 0u64;
     let mut missing = 0u64;
