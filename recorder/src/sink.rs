@@ -38,21 +38,6 @@ pub struct SqliteSink {
     next_open: Instant,
 }
 
-/// Whether opening failed because the file system is full.
-fn is_lack_of_room(e: &OpenError) -> bool {
-    use tracespool_spool::SqliteErrorKind;
-    match e {
-        OpenError::Sqlite { source, .. } => {
-            matches!(
-                source.kind(),
-                SqliteErrorKind::DiskFull | SqliteErrorKind::Io
-            )
-        }
-        OpenError::Io { source, .. } => source.raw_os_error() == Some(28), // ENOSPC
-        _ => false,
-    }
-}
-
 impl SqliteSink {
     /// Opens the spool now, so that configuration errors (not a spool, a
     /// directory, a newer format, an unsafe SQLite) surface at once. A
@@ -63,7 +48,7 @@ impl SqliteSink {
     pub fn open(path: &Path, budget: Budget, opts: SpoolOptions) -> Result<Self, OpenError> {
         let writer = match SpoolWriter::open(path, budget, &opts) {
             Ok(w) => Some(w),
-            Err(e) if is_lack_of_room(&e) => None,
+            Err(e) if e.is_lack_of_room() => None,
             Err(e) => return Err(e),
         };
         Ok(SqliteSink {

@@ -263,6 +263,22 @@ pub enum OpenError {
     },
 }
 
+impl OpenError {
+    /// Whether opening failed for lack of room on the file system (no
+    /// space for the `-shm` or the first WAL frames): a condition that
+    /// passes, not a configuration error.
+    pub fn is_lack_of_room(&self) -> bool {
+        match self {
+            OpenError::Sqlite { source, .. } => matches!(
+                source.kind(),
+                SqliteErrorKind::DiskFull | SqliteErrorKind::Io
+            ),
+            OpenError::Io { source, .. } => source.raw_os_error() == Some(28), // ENOSPC
+            _ => false,
+        }
+    }
+}
+
 /// An operation on an open spool failed. Nothing of the operation was
 /// written (every change is one transaction).
 #[derive(Debug, thiserror::Error)]

@@ -39,19 +39,6 @@ pub struct QuarantinedRow {
     pub at_ns: u64,
 }
 
-/// Whether an opening failed for lack of room (the `-shm` or the WAL
-/// could not be created or grown).
-fn is_room_error(e: &OpenError) -> bool {
-    match e {
-        OpenError::Sqlite { source, .. } => matches!(
-            source.kind(),
-            crate::SqliteErrorKind::DiskFull | crate::SqliteErrorKind::Io
-        ),
-        OpenError::Io { source, .. } => source.raw_os_error() == Some(28), // ENOSPC
-        _ => false,
-    }
-}
-
 /// The `meta` key of the delivered mark (see invariant 5).
 pub const DELIVERED_THROUGH: &str = "delivered_through";
 
@@ -84,7 +71,7 @@ impl SpoolReader {
         let conn = match open_rw(path, opts, Create::No) {
             // No room for the `-shm` or the first WAL frames: spend the
             // reserve (see the `reserve` module) and try once more.
-            Err(e) if opts.reserve_bytes > 0 && is_room_error(&e) && release_reserve(path) => {
+            Err(e) if opts.reserve_bytes > 0 && e.is_lack_of_room() && release_reserve(path) => {
                 open_rw(path, opts, Create::No)?
             }
             other => other?,

@@ -5,19 +5,18 @@
 use std::collections::HashSet;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 use tracespool_spool::{Counter, SpoolOptions, SpoolReader};
+use tracespool_tests::cli;
 use tracespool_tests::standin::StandIn;
 use tracespool_tests::{record_spans, span_id_of, test_account, write_key_file};
 
+const BIN: &str = env!("CARGO_BIN_EXE_tracespool");
+
 fn ts(args: &[&str], spool: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tracespool"))
-        .args(args)
-        .arg(spool)
-        .output()
-        .unwrap()
+    cli::run(BIN, args, spool)
 }
 
 /// Overwrites one page in the middle of the spans table with garbage.
@@ -52,29 +51,13 @@ fn every_command_reports_the_damage_and_recover_keeps_every_readable_span() {
     }
     let s = StandIn::start(0, test_account(), 2).unwrap();
     let key = write_key_file(dir.path(), &s, "rec-project");
-    let upload = |expect: i32| {
-        let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
-            .args(["upload", "--once", "--spool"])
-            .arg(&spool)
-            .args(["--endpoint", &s.endpoint(), "--credentials"])
-            .arg(&key)
-            .env_remove("GOOGLE_CLOUD_PROJECT")
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(expect), "{err}");
-        err
-    };
+    let upload =
+        |expect: i32| cli::expect_exit(&cli::upload_once(BIN, &spool, &s, &key, &[]), expect);
     assert!(upload(78).contains("tracespool recover"));
     let sent_before = s.accepted_by_name().len();
 
     let out = ts(&["recover", "--json"], &spool);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    cli::expect_exit(&out, 0);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let recovered = report["pending_rows"].as_u64().unwrap();
     let lost = report["rows_lost"].as_u64().unwrap();

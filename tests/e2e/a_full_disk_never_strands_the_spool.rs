@@ -13,8 +13,11 @@ use std::time::Duration;
 use serde_json::Value;
 use tracespool::{OnFull, Recorder};
 use tracespool_spool::{reserve_path, Counter, SpoolOptions, SpoolReader};
+use tracespool_tests::cli;
 use tracespool_tests::standin::StandIn;
 use tracespool_tests::{test_account, write_key_file};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tracespool");
 
 struct Mount(PathBuf);
 
@@ -73,14 +76,7 @@ fn record_until_full(spool: &Path) -> u64 {
 }
 
 fn upload(spool: &Path, s: &StandIn, key: &Path, max: &str) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
-        .args(["upload", "--once", "--max-duration", max, "--spool"])
-        .arg(spool)
-        .args(["--endpoint", &s.endpoint(), "--credentials"])
-        .arg(key)
-        .env_remove("GOOGLE_CLOUD_PROJECT")
-        .output()
-        .unwrap();
+    let out = cli::upload_once(BIN, spool, s, key, &["--max-duration", max]);
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -102,17 +98,8 @@ fn with_the_disk_full_inspect_works_and_the_uploader_drains_the_spool() {
     );
     fill_the_rest(&m.0);
 
-    let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
-        .args(["inspect", "--json"])
-        .arg(&spool)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = cli::run(BIN, &["inspect", "--json"], &spool);
+    cli::expect_exit(&out, 0);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["pending"]["spans"], written);
 

@@ -2,9 +2,9 @@
 //! content: each is quarantined alone with a short reason that groups well,
 //! and every sound span is delivered.
 use std::collections::HashSet;
-use std::process::Command;
 
 use tracespool_spool::{Counter, SpoolOptions, SpoolReader};
+use tracespool_tests::cli;
 use tracespool_tests::standin::StandIn;
 use tracespool_tests::{record_spans, span_id_of, test_account, write_key_file};
 
@@ -45,20 +45,8 @@ fn flipped_bytes_quarantine_the_record_with_one_reason() {
     }
     let s = StandIn::start(0, test_account(), 2).unwrap();
     let key = write_key_file(dir.path(), &s, "dmg-project");
-    let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
-        .args(["upload", "--once", "--spool"])
-        .arg(&spool)
-        .args(["--endpoint", &s.endpoint(), "--credentials"])
-        .arg(&key)
-        .env_remove("GOOGLE_CLOUD_PROJECT")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = cli::upload_once(env!("CARGO_BIN_EXE_tracespool"), &spool, &s, &key, &[]);
+    cli::expect_exit(&out, 0);
     let accepted = s.accepted_by_name();
     assert_eq!(accepted.len(), 200 - damaged.len(), "only sound spans sent");
     for name in accepted.keys() {

@@ -7,6 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use tracespool_spool::{Counter, SpoolOptions, SpoolReader};
+use tracespool_tests::cli;
 use tracespool_tests::standin::StandIn;
 use tracespool_tests::{span_id_of, test_account, write_key_file};
 
@@ -22,12 +23,10 @@ fn golden_copy(dir: &Path) -> PathBuf {
     dst
 }
 
+const BIN: &str = env!("CARGO_BIN_EXE_tracespool");
+
 fn tracespool(args: &[&str], spool: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tracespool"))
-        .args(args)
-        .arg(spool)
-        .output()
-        .unwrap()
+    cli::run(BIN, args, spool)
 }
 
 #[test]
@@ -94,21 +93,8 @@ fn upload_sends_exactly_the_pending_spans_of_the_golden_spool() {
     let s = StandIn::start(0, test_account(), 2).unwrap();
     s.judge_times_as_of(RECORDED_AT_S);
     let key = write_key_file(dir.path(), &s, "golden-project");
-    let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
-        .args(["upload", "--once", "--as-of", RECORDED_AT, "--spool"])
-        .arg(&spool)
-        .args(["--endpoint", &s.endpoint(), "--credentials"])
-        .arg(&key)
-        .env_remove("GOOGLE_CLOUD_PROJECT")
-        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = cli::upload_once(BIN, &spool, &s, &key, &["--as-of", RECORDED_AT]);
+    cli::expect_exit(&out, 0);
     assert!(s.rejections().is_empty(), "{:?}", s.rejections());
     let accepted = s.accepted_by_name();
     assert!(accepted.values().all(|n| *n == 1), "duplicates");

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use tracespool_tests::record_spans;
+use tracespool_tests::{cli, record_spans};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tracespool");
 
 /// A tmpfs mounted at a temporary directory, unmounted when dropped.
 struct Mount(PathBuf);
@@ -38,32 +40,14 @@ impl Drop for Mount {
 }
 
 fn read_commands_work(spool: &Path, spans: u64) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
-        .args(["inspect", "--json"])
-        .arg(spool)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = cli::run(BIN, &["inspect", "--json"], spool);
+    cli::expect_exit(&out, 0);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["pending"]["spans"], spans);
     assert_eq!(v["integrity"], "ok");
     for args in [&["spans", "--limit", "5"][..], &["export"][..]] {
-        let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
-            .args(args)
-            .arg(spool)
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = cli::run(BIN, args, spool);
+        cli::expect_exit(&out, 0);
         assert!(!out.stdout.is_empty());
     }
 }

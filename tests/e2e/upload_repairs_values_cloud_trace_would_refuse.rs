@@ -2,32 +2,18 @@
 //! recorder API, uploaded by the real binary to the strict stand-in: every
 //! span arrives, each with its documented repair and counts.
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 use tracespool::{OnFull, Recorder, SpanContext};
 use tracespool_schema::{SpanId, TraceId};
 use tracespool_spool::{Counter, SpoolOptions, SpoolReader};
+use tracespool_tests::cli;
 use tracespool_tests::standin::StandIn;
 use tracespool_tests::{test_account, write_key_file};
 
 fn upload(spool: &Path, s: &StandIn, key: &Path, extra: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
-        .args(["upload", "--once", "--spool"])
-        .arg(spool)
-        .args(["--endpoint", &s.endpoint(), "--credentials"])
-        .arg(key)
-        .args(extra)
-        .env_remove("GOOGLE_CLOUD_PROJECT")
-        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = cli::upload_once(env!("CARGO_BIN_EXE_tracespool"), spool, s, key, extra);
+    cli::expect_exit(&out, 0);
 }
 
 fn by_name<'a>(spans: &'a [Value], name: &str) -> &'a Value {

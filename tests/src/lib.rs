@@ -7,6 +7,7 @@
 //! `tests/tests/`.
 #[path = "bench_dir.rs"]
 pub mod bench_dir;
+pub mod cli;
 pub mod http;
 pub mod standin;
 pub mod validate;

@@ -104,10 +104,14 @@ struct State {
     /// Accepted spans as JSON, when asked to keep them.
     kept: Option<Vec<Value>>,
     /// Accepted spans counted by two integer attributes, when asked.
-    counted_by: Option<((String, String), HashMap<(i64, i64), u32>)>,
+    counted_by: Option<CountedBy>,
 }
 
 type Shared = Arc<(Mutex<State>, Condvar)>;
+
+/// The two attribute keys, and the count of accepted spans per pair of
+/// their values.
+type CountedBy = ((String, String), HashMap<(i64, i64), u32>);
 
 /// The running stand-in.
 pub struct StandIn {

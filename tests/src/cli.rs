@@ -1,0 +1,39 @@
+//! Running the real `tracespool` binary from end-to-end tests. The tests
+//! pass the binary's path (`env!("CARGO_BIN_EXE_tracespool")`, known only
+//! to the uploader package's tests).
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::standin::StandIn;
+
+/// `tracespool upload --once` of `spool` to the stand-in, credentials from
+/// `key` only (no project or credentials from the environment), with
+/// `extra` flags.
+pub fn upload_once(bin: &str, spool: &Path, s: &StandIn, key: &Path, extra: &[&str]) -> Output {
+    Command::new(bin)
+        .args(["upload", "--once", "--spool"])
+        .arg(spool)
+        .args(["--endpoint", &s.endpoint(), "--credentials"])
+        .arg(key)
+        .args(extra)
+        .env_remove("GOOGLE_CLOUD_PROJECT")
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .output()
+        .expect("run tracespool")
+}
+
+/// `tracespool ARGS... PATH`.
+pub fn run(bin: &str, args: &[&str], path: &Path) -> Output {
+    Command::new(bin)
+        .args(args)
+        .arg(path)
+        .output()
+        .expect("run tracespool")
+}
+
+/// Asserts the exit code; returns stderr (shown on failure).
+pub fn expect_exit(out: &Output, code: i32) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    err
+}
