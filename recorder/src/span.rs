@@ -80,6 +80,20 @@ impl Span {
         self.with(|d| set_attr(d, key, value));
     }
 
+    /// Gives the span another parent: its trace becomes the parent's (a
+    /// span of another process, from a `traceparent` header, say). For
+    /// adapters that learn the parent after the span started (the
+    /// `tracespool-tracing` layer): spans started under this one before
+    /// the change keep the old trace id.
+    pub fn set_parent(&mut self, parent: SpanContext) {
+        self.ctx = SpanContext::local(parent.trace_id(), self.ctx.span_id(), self.ctx.is_sampled());
+        self.with(|d| {
+            d.trace_id = parent.trace_id();
+            d.parent_span_id = Some(parent.span_id());
+            d.parent_is_remote = parent.is_remote();
+        });
+    }
+
     /// Renames the span. An empty (or blank) name is recorded as
     /// [`UNNAMED_SPAN`](tracespool_schema::UNNAMED_SPAN).
     pub fn update_name(&mut self, name: impl Into<Str>) {
