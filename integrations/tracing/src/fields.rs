@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use tracespool::schema::Str;
 use tracespool::{Attribute, AttributeValue, SpanKind, StatusCode};
 use tracing_core::field::{Field, Visit};
 
@@ -18,10 +19,28 @@ pub(crate) struct Steering {
     pub error: Option<String>,
 }
 
+/// Where attributes go: straight into a span (no intermediate vector on
+/// the hot path), or into an event's list.
+pub(crate) trait AttributeSink {
+    fn put(&mut self, key: Str, value: AttributeValue);
+}
+
+impl AttributeSink for Vec<Attribute> {
+    fn put(&mut self, key: Str, value: AttributeValue) {
+        self.push(Attribute { key, value });
+    }
+}
+
+impl AttributeSink for tracespool::Span {
+    fn put(&mut self, key: Str, value: AttributeValue) {
+        self.set_attribute(key, value);
+    }
+}
+
 /// Collects the fields of a span (or of an event) as attributes.
 #[derive(Debug, Default)]
-pub(crate) struct Fields {
-    pub attributes: Vec<Attribute>,
+pub(crate) struct Fields<T> {
+    pub attributes: T,
     pub steering: Steering,
     /// An event's `message`.
     pub message: Option<String>,
@@ -51,10 +70,18 @@ fn parse_status(s: &str) -> Option<StatusCode> {
     })
 }
 
-impl Fields {
+impl<T: AttributeSink> Fields<T> {
+    /// Fields going into `attributes`.
+    pub fn into(attributes: T) -> Self {
+        Fields {
+            attributes,
+            steering: Steering::default(),
+            message: None,
+        }
+    }
+
     fn put(&mut self, field: &Field, value: AttributeValue) {
-        self.attributes
-            .push(Attribute::new(Cow::Borrowed(field.name()), value));
+        self.attributes.put(Cow::Borrowed(field.name()), value);
     }
 
     /// Text values: the `otel.*` and `error` fields steer, `message` is an
@@ -67,8 +94,10 @@ impl Fields {
             "otel.status_message" => self.steering.status_message = Some(text),
             "message" => self.message = Some(text),
             "error" => {
-                self.attributes
-                    .push(Attribute::new("exception.message", text.clone()));
+                self.attributes.put(
+                    Cow::Borrowed("exception.message"),
+                    AttributeValue::from(text.clone()),
+                );
                 self.steering.error = Some(text);
             }
             _ => self.put(field, AttributeValue::from(text)),
@@ -76,7 +105,7 @@ impl Fields {
     }
 }
 
-impl Visit for Fields {
+impl<T: AttributeSink> Visit for Fields<T> {
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.put(field, AttributeValue::Int(value));
     }

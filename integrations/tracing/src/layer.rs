@@ -128,22 +128,25 @@ where
             None
         };
         let meta = attrs.metadata();
-        let mut s = self
+        let s = self
             .recorder
             .span_builder(meta.name())
             .parent_opt(parent)
             .start();
-        let mut fields = Fields::default();
+        // Fields go straight into the pooled span.
+        let mut fields = Fields::into(s);
         attrs.record(&mut fields);
-        for Attribute { key, value } in fields.attributes {
-            s.set_attribute(key, value);
-        }
+        let Fields {
+            attributes: mut s,
+            steering,
+            ..
+        } = fields;
         s.set_attribute("code.namespace", meta.target());
         let mut spool = SpoolSpan {
             span: s,
             status_is_explicit: false,
         };
-        spool.steer(fields.steering);
+        spool.steer(steering);
         span.extensions_mut().insert(spool);
     }
 
@@ -155,11 +158,11 @@ where
         let Some(spool) = ext.get_mut::<SpoolSpan>() else {
             return;
         };
-        let mut fields = Fields::default();
+        // Borrow the span out of its slot for the visit, then put it back.
+        let span = std::mem::replace(&mut spool.span, tracespool::Span::none());
+        let mut fields = Fields::into(span);
         values.record(&mut fields);
-        for Attribute { key, value } in fields.attributes {
-            spool.span.set_attribute(key, value);
-        }
+        spool.span = fields.attributes;
         spool.steer(fields.steering);
     }
 
@@ -191,9 +194,9 @@ where
         };
         let time_ns = now_ns();
         let meta = event.metadata();
-        let mut fields = Fields::default();
+        let mut fields = Fields::into(Vec::with_capacity(4));
         event.record(&mut fields);
-        let mut attributes = fields.attributes;
+        let mut attributes: Vec<Attribute> = fields.attributes;
         attributes.push(Attribute::new("level", meta.level().as_str()));
         attributes.push(Attribute::new("target", meta.target()));
         let description = fields

@@ -1,0 +1,145 @@
+//! The cost on the application's thread of a `tracing` span with 4 fields
+//! and one event, through `TracespoolLayer` and, in the same run, through
+//! `tracing-opentelemetry` 0.34 with opentelemetry_sdk 0.33's batch span
+//! processor and an exporter that does nothing. Both hand spans to a
+//! background thread that discards them (tracespool's writer encodes them
+//! first, into a null sink). Paired rounds (alternating which peer goes
+//! first), median and quartiles of the per-round ratios, on 1 and 2
+//! threads; then each side's drops: tracespool counts them, the batch
+//! processor drops silently.
+//!
+//! `cargo bench -p tracespool-tracing --bench tracing_layer`
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
+use tracespool::{Recorder, SpanSink};
+use tracespool_spool::{AppendOutcome, NewRow, RecorderDrops, SpoolError};
+use tracing::Dispatch;
+use tracing_subscriber::prelude::*;
+
+struct NullSink(Arc<AtomicU64>);
+impl SpanSink for NullSink {
+    fn append(
+        &mut self,
+        rows: &[NewRow<'_>],
+        _: RecorderDrops,
+    ) -> Result<AppendOutcome, SpoolError> {
+        self.0.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        Ok(AppendOutcome::all_written(rows.len() as u64))
+    }
+}
+
+#[derive(Debug)]
+struct NullExporter(Arc<AtomicU64>);
+impl SpanExporter for NullExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// A span with 4 fields and one event, as instrumented code writes it.
+#[inline(never)]
+fn workload(i: i64) {
+    let span = tracing::info_span!(
+        "GET /api/items/{id}",
+        http.request.method = "GET",
+        http.route = "/api/items/{id}",
+        http.response.status_code = 200,
+        user.id = i,
+    );
+    let _e = span.enter();
+    tracing::info!(cache = "miss", "looked up the cache");
+}
+
+fn run_threads(threads: usize, iters: u64, d: &Dispatch) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                tracing::dispatcher::with_default(d, || {
+                    for i in 0..iters {
+                        workload(black_box(i as i64));
+                    }
+                })
+            });
+        }
+    });
+    start.elapsed()
+}
+
+fn main() {
+    let written = Arc::new(AtomicU64::new(0));
+    let (rec, guard) = Recorder::builder("unused")
+        .build_with_sink(NullSink(written.clone()))
+        .unwrap();
+    let ours = Dispatch::new(
+        tracing_subscriber::registry().with(tracespool_tracing::TracespoolLayer::new(rec.clone())),
+    );
+    let exported = Arc::new(AtomicU64::new(0));
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(BatchSpanProcessor::builder(NullExporter(exported.clone())).build())
+        .build();
+    let theirs = Dispatch::new(
+        tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"))),
+    );
+    let mut otel_started = 0u64;
+    // Warm up both.
+    run_threads(1, 50_000, &ours);
+    otel_started += 50_000;
+    run_threads(1, 50_000, &theirs);
+
+    for threads in [1usize, 2] {
+        const ROUNDS: usize = 21;
+        let iters = 200_000 / threads as u64;
+        let (mut ratios, mut a_ns, mut b_ns) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            let (a, b) = if round % 2 == 0 {
+                let a = run_threads(threads, iters, &ours);
+                (a, run_threads(threads, iters, &theirs))
+            } else {
+                let b = run_threads(threads, iters, &theirs);
+                (run_threads(threads, iters, &ours), b)
+            };
+            otel_started += iters * threads as u64;
+            let per = |d: Duration| d.as_nanos() as f64 / iters as f64;
+            a_ns.push(per(a));
+            b_ns.push(per(b));
+            ratios.push(per(a) / per(b));
+        }
+        let q = |v: &mut Vec<f64>, p: f64| {
+            v.sort_by(|x, y| x.total_cmp(y));
+            v[((v.len() - 1) as f64 * p).round() as usize]
+        };
+        eprintln!(
+            "paired, {threads} thread(s), {ROUNDS} rounds: TracespoolLayer {:.0} ns, tracing-opentelemetry {:.0} ns per span (medians); \
+             ratio median {:.2} (quartiles {:.2}..{:.2})",
+            q(&mut a_ns, 0.5),
+            q(&mut b_ns, 0.5),
+            q(&mut ratios, 0.5),
+            q(&mut ratios, 0.25),
+            q(&mut ratios, 0.75),
+        );
+    }
+    rec.flush().unwrap();
+    let st = rec.stats();
+    let _ = provider.force_flush();
+    let got = exported.load(Ordering::Relaxed);
+    eprintln!(
+        "drops: tracespool recorded {} + dropped {} (counted in stats), written {}; \
+         tracing-opentelemetry started {otel_started}, exported {got}, silently dropped {} ({:.1}%)",
+        st.recorded,
+        st.dropped_queue_full,
+        written.load(Ordering::Relaxed),
+        otel_started.saturating_sub(got),
+        100.0 * otel_started.saturating_sub(got) as f64 / otel_started.max(1) as f64
+    );
+    drop(guard);
+    let _ = provider.shutdown();
+}
