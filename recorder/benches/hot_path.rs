@@ -21,32 +21,12 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
-use tracespool::{Recorder, SpanSink};
-use tracespool_spool::{AppendOutcome, NewRow, RecorderDrops, SpoolError};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
+use tracespool::Recorder;
 
-/// The writer's sink for this benchmark: counts and discards.
-struct NullSink(Arc<AtomicU64>);
-impl SpanSink for NullSink {
-    fn append(
-        &mut self,
-        rows: &[NewRow<'_>],
-        _: RecorderDrops,
-    ) -> Result<AppendOutcome, SpoolError> {
-        self.0.fetch_add(rows.len() as u64, Ordering::Relaxed);
-        Ok(AppendOutcome::all_written(rows.len() as u64))
-    }
-}
-
-#[derive(Debug)]
-struct NullExporter(Arc<AtomicU64>);
-impl SpanExporter for NullExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
+#[path = "support/null_peers.rs"]
+mod null_peers;
+use null_peers::{NullExporter, NullSink};
 
 fn tracespool_span(rec: &Recorder, i: i64) {
     let mut s = rec.span("GET /api/items/{id}");

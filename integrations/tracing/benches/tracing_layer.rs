@@ -15,33 +15,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
-use tracespool::{Recorder, SpanSink};
-use tracespool_spool::{AppendOutcome, NewRow, RecorderDrops, SpoolError};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
+use tracespool::Recorder;
 use tracing::Dispatch;
 use tracing_subscriber::prelude::*;
 
-struct NullSink(Arc<AtomicU64>);
-impl SpanSink for NullSink {
-    fn append(
-        &mut self,
-        rows: &[NewRow<'_>],
-        _: RecorderDrops,
-    ) -> Result<AppendOutcome, SpoolError> {
-        self.0.fetch_add(rows.len() as u64, Ordering::Relaxed);
-        Ok(AppendOutcome::all_written(rows.len() as u64))
-    }
-}
-
-#[derive(Debug)]
-struct NullExporter(Arc<AtomicU64>);
-impl SpanExporter for NullExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
+#[path = "../../../recorder/benches/support/null_peers.rs"]
+mod null_peers;
+use null_peers::{NullExporter, NullSink};
 
 /// A span with 4 fields and one event, as instrumented code writes it.
 #[inline(never)]
