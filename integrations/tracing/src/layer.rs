@@ -196,13 +196,17 @@ where
         let meta = event.metadata();
         let mut fields = Fields::into(Vec::with_capacity(4));
         event.record(&mut fields);
-        let mut attributes: Vec<Attribute> = fields.attributes;
+        let Fields {
+            mut attributes,
+            message,
+            ..
+        } = fields;
         attributes.push(Attribute::new("level", meta.level().as_str()));
-        attributes.push(Attribute::new("target", meta.target()));
-        let description = fields
-            .message
-            .clone()
-            .unwrap_or_else(|| meta.name().to_owned());
+        // The target, when it is not the span's own (`code.namespace`).
+        if meta.target() != span.metadata().target() {
+            attributes.push(Attribute::new("target", meta.target()));
+        }
+        let description = message.unwrap_or_else(|| meta.name().to_owned());
         let mut ext = span.extensions_mut();
         let Some(spool) = ext.get_mut::<SpoolSpan>() else {
             return;

@@ -30,7 +30,7 @@
 //! | a span, from creation to close | one span with its true duration, however often it was entered, on whichever threads (`.await` points included) |
 //! | its parent: explicit `parent:`, else the current span | the parent; the nearest ancestor this layer recorded (a span filtered out is skipped); none: a new trace |
 //! | fields (`i64`, `u64`, `i128`/`u128`, `bool`, `f64`, `&str`, `Debug`, errors) and `Span::record` | typed attributes (`u64` above `i64::MAX` and 128-bit integers as exact decimal text; `Debug` values and errors as text) |
-//! | an event inside a span | an annotation at the event's time: its `message` as description, its other fields, `level` and `target` as attributes |
+//! | an event inside a span | an annotation at the event's time: its `message` as description, its other fields and `level` as attributes, and `target` when it is not the span's |
 //! | `follows_from` | a link |
 //! | `otel.name`, `otel.kind` (`server`, `client`, `producer`, `consumer`, `internal`) | the span's name and kind |
 //! | `otel.status_code` (`ok`, `error`), `otel.status_message` | the status |

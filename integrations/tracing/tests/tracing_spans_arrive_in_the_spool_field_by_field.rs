@@ -70,7 +70,7 @@ fn spans_fields_events_and_parents() {
         {
             let child = tracing::debug_span!("query", db.statement = "SELECT 1");
             let _c = child.enter();
-            tracing::warn!(code = ?Some(5), "slow");
+            tracing::warn!(target: "db", code = ?Some(5), "slow");
         }
         let other = tracing::info_span!(parent: None, "detached");
         other.follows_from(&root);
@@ -118,11 +118,25 @@ fn spans_fields_events_and_parents() {
     };
     assert_eq!(get("rows"), Some(AttributeValue::Int(7)));
     assert_eq!(get("level"), Some(AttributeValue::from("INFO")));
-    assert!(get("target").is_some());
+    // The event's target is its span's (kept once, as `code.namespace`).
+    assert!(get("target").is_none());
+    assert!(attr(root, "code.namespace").is_some());
     assert!(root.span.events[0].time_ns >= root.span.start_ns);
     assert!(root.span.events[0].time_ns <= root.span.end_ns);
 
     let child = find(&recs, "query");
+    let TimeEventKind::Annotation { attributes, .. } = &child.span.events[0].kind else {
+        panic!("an annotation")
+    };
+    let target = attributes
+        .iter()
+        .find(|a| a.key == "target")
+        .map(|a| a.value.clone());
+    assert_eq!(
+        target,
+        Some(AttributeValue::from("db")),
+        "another target is kept"
+    );
     assert_eq!(child.span.parent_span_id, Some(root.span.span_id));
     assert_eq!(child.span.trace_id, root.span.trace_id);
     let explicit = find(&recs, "explicit child");
