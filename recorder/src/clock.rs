@@ -66,9 +66,11 @@ impl SpanClock {
     }
 }
 
-/// Wall-clock nanoseconds since the Unix epoch, now (see the module docs).
+/// Wall-clock nanoseconds since the Unix epoch, now, from the clock spans
+/// are timed with (see the module docs): adapters stamp events with it so
+/// that they line up with their spans' start and end.
 #[inline]
-pub(crate) fn now_ns() -> u64 {
+pub fn now_ns() -> u64 {
     match CLOCK.get() {
         Some(c) => c.now_ns(),
         None => crate::spool::now_ns(),

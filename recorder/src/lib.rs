@@ -64,6 +64,7 @@ mod span_builder;
 mod writer;
 
 pub use builder::{BuildError, RecorderBuilder};
+pub use clock::now_ns;
 pub use context::SpanContext;
 pub use handoff::OnFull;
 pub use propagation::{

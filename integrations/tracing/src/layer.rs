@@ -186,13 +186,18 @@ where
         let Some(span) = ctx.event_span(event) else {
             return;
         };
-        let Some(span) = span
-            .scope()
-            .find(|s| s.extensions().get::<SpoolSpan>().is_some())
-        else {
-            return;
+        let span = if span.extensions().get::<SpoolSpan>().is_some() {
+            span
+        } else {
+            let Some(s) = span
+                .scope()
+                .find(|s| s.extensions().get::<SpoolSpan>().is_some())
+            else {
+                return;
+            };
+            s
         };
-        let time_ns = now_ns();
+        let time_ns = tracespool::now_ns();
         let meta = event.metadata();
         let mut fields = Fields::into(Vec::with_capacity(4));
         event.record(&mut fields);
@@ -243,12 +248,4 @@ where
             None
         }
     }
-}
-
-/// Nanoseconds since the Unix epoch, now.
-fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
 }
