@@ -40,11 +40,13 @@ pub enum Counter {
     Purged,
     /// Rows `tracespool recover` could not read from a damaged spool.
     LostToDamage,
+    /// Request body bytes the uploader put on the wire (every attempt).
+    UploadBytes,
 }
 
 impl Counter {
     /// Every counter, in display order.
-    pub const ALL: [Counter; 14] = [
+    pub const ALL: [Counter; 15] = [
         Counter::Appended,
         Counter::BudgetDroppedOldest,
         Counter::BudgetDroppedNewest,
@@ -59,6 +61,7 @@ impl Counter {
         Counter::Requeued,
         Counter::Purged,
         Counter::LostToDamage,
+        Counter::UploadBytes,
     ];
 
     /// The counter's name in the `counters` table.
@@ -78,6 +81,7 @@ impl Counter {
             Counter::Requeued => "requeued",
             Counter::Purged => "purged",
             Counter::LostToDamage => "lost_to_damage",
+            Counter::UploadBytes => "upload_bytes",
         }
     }
 }

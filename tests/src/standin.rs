@@ -99,6 +99,8 @@ struct State {
     token_requests: u64,
     rejected: Vec<String>,
     request_times: Vec<Instant>,
+    /// Body bytes of each `batchWrite` request, in arrival order.
+    request_bytes: Vec<usize>,
     /// The time (s since the epoch) span windows are judged at; `None`: now.
     as_of: Option<u64>,
     /// Accepted spans as JSON, when asked to keep them.
@@ -263,6 +265,11 @@ impl StandIn {
         self.state.0.lock().unwrap().request_times.clone()
     }
 
+    /// Body bytes of each `batchWrite` request, in arrival order.
+    pub fn request_bytes(&self) -> Vec<usize> {
+        self.state.0.lock().unwrap().request_bytes.clone()
+    }
+
     /// Token requests received (valid or not).
     pub fn token_requests(&self) -> u64 {
         self.state.0.lock().unwrap().token_requests
@@ -352,6 +359,7 @@ fn handle(
         let mut st = state.0.lock().unwrap();
         st.requests += 1;
         st.request_times.push(Instant::now());
+        st.request_bytes.push(req.body.len());
         let token_ok = req
             .header("Authorization")
             .and_then(|h| h.strip_prefix("Bearer "))

@@ -15,6 +15,7 @@ mod config_check;
 mod convert;
 mod inspect;
 mod json;
+mod pacing;
 mod policy;
 mod resource_labels;
 mod timefmt;
@@ -146,6 +147,11 @@ struct UploadArgs {
     /// always sent), e.g. `^(service\.version|deployment\.)`.
     #[arg(long, value_name = "REGEX", value_parser = parse_key_regex)]
     resource_labels: Option<regex::Regex>,
+    /// Pace uploads to this rate, e.g. `64KiB/s`, `1MB/s`, `512kbit/s`,
+    /// so that a backlog after an outage does not saturate a metered or
+    /// shared link [default: unlimited].
+    #[arg(long, value_name = "RATE", value_parser = pacing::parse_rate)]
+    max_bandwidth: Option<u64>,
 }
 
 /// A `--resource-labels` regex.
@@ -404,6 +410,7 @@ async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
         request_timeout: a.request_timeout,
         max_backoff: a.max_backoff,
         resource_labels: a.resource_labels.clone(),
+        max_bandwidth: a.max_bandwidth,
         expiry_as_of_ns: a.as_of.map(|t| {
             t.duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos() as u64)
@@ -422,6 +429,7 @@ async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
         retries = s.retries,
         possible_duplicates = s.possible_duplicates,
         requests = s.requests,
+        bytes_sent = s.bytes_sent,
         "upload finished"
     );
     Ok(match outcome {

@@ -141,11 +141,12 @@ pub fn inspect(spool: &Path, as_json: bool, check: bool) -> anyhow::Result<u8> {
     )?;
     writeln!(
         out,
-        "uploaded       {} (expired {}, retries {}, possible duplicates {})",
+        "uploaded       {} (expired {}, retries {}, possible duplicates {}, {} bytes sent)",
         c(Counter::Uploaded),
         c(Counter::UploadExpired),
         c(Counter::UploadRetries),
-        c(Counter::UploadPossibleDuplicates)
+        c(Counter::UploadPossibleDuplicates),
+        c(Counter::UploadBytes)
     )?;
     let t = |x: Option<u64>| x.map(rfc3339_secs).unwrap_or_else(|| "never".into());
     writeln!(

@@ -41,6 +41,7 @@ use self::prepare::{prepare_loop, FromPrep, Prepared, PreparedBatch, BODY_END, B
 use self::send::{Answer, Sender};
 use crate::auth::Auth;
 use crate::convert::ConvertOptions;
+use crate::pacing::Pacer;
 use crate::policy::{classify_status, classify_transport, Backoff, Decision};
 
 /// What `upload` was asked to do.
@@ -69,6 +70,8 @@ pub struct UploadConfig {
     /// Resource attributes sent besides the service and the monitored
     /// resource (`--resource-labels`).
     pub resource_labels: Option<regex::Regex>,
+    /// The bandwidth budget in bytes per second (`--max-bandwidth`).
+    pub max_bandwidth: Option<u64>,
 }
 
 /// How the run ended.
@@ -103,6 +106,8 @@ pub struct RunStats {
     pub possible_duplicates: u64,
     /// Requests sent.
     pub requests: u64,
+    /// Request body bytes sent (every attempt).
+    pub bytes_sent: u64,
 }
 
 enum Stop {
@@ -128,6 +133,10 @@ pub struct Uploader {
     pub(crate) stats: RunStats,
     /// Possible duplicates not yet added to the spool's counter.
     unrecorded_duplicates: u64,
+    /// Bytes sent not yet added to the spool's counter.
+    unrecorded_bytes: u64,
+    /// The bandwidth budget, if any.
+    pacer: Option<Pacer>,
     progress: Option<Progress>,
     last_meta: Instant,
 }
@@ -179,6 +188,7 @@ impl Uploader {
                 total: reader.totals().map(|t| t.pending_rows).unwrap_or(0),
                 last: Instant::now(),
             });
+        let pacer = cfg.max_bandwidth.map(Pacer::new);
         Ok(Uploader {
             backoff: Backoff::new(Duration::from_secs(1), cfg.max_backoff),
             cfg,
@@ -192,6 +202,8 @@ impl Uploader {
             failing: None,
             stats: RunStats::default(),
             unrecorded_duplicates: 0,
+            unrecorded_bytes: 0,
+            pacer,
             progress,
             last_meta: Instant::now() - Duration::from_secs(10),
         })
@@ -434,7 +446,19 @@ impl Uploader {
                 self.stats.possible_duplicates += spans.len() as u64;
                 self.unrecorded_duplicates += spans.len() as u64;
             }
+            if let Some(p) = &mut self.pacer {
+                let wait = p.reserve(body.len(), Instant::now());
+                if !wait.is_zero() {
+                    let mut sd = self.shutdown.clone();
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = sd.changed() => return Ok(Err(Stop::Shutdown)),
+                    }
+                }
+            }
             self.stats.requests += 1;
+            self.stats.bytes_sent += body.len() as u64;
+            self.unrecorded_bytes += body.len() as u64;
             let answer = {
                 let mut sd = self.shutdown.clone();
                 let post = self.sender.post(&token, body.clone());
@@ -568,14 +592,21 @@ impl Uploader {
         if let Err(e) = self.reader.set_meta(&pairs) {
             tracing::debug!(error = %e, "could not record upload status");
         }
-        if self.unrecorded_duplicates > 0 {
-            let n = std::mem::take(&mut self.unrecorded_duplicates);
+        if self.unrecorded_duplicates > 0 || self.unrecorded_bytes > 0 {
+            let (n, b) = (
+                std::mem::take(&mut self.unrecorded_duplicates),
+                std::mem::take(&mut self.unrecorded_bytes),
+            );
             if self
                 .reader
-                .add_counters(&[(Counter::UploadPossibleDuplicates, n)])
+                .add_counters(&[
+                    (Counter::UploadPossibleDuplicates, n),
+                    (Counter::UploadBytes, b),
+                ])
                 .is_err()
             {
                 self.unrecorded_duplicates += n;
+                self.unrecorded_bytes += b;
             }
         }
     }
