@@ -12,7 +12,8 @@
 //!
 //! 1. **A reserve file** `SPOOL.reserve` of [`SpoolOptions::reserve_bytes`]
 //!    (8 MiB by default), with real blocks, is created beside the spool by
-//!    recorders and uploaders whenever the file system has room for it
+//!    recorders (at a writer's first append, on the writer's thread) and
+//!    uploaders (after a run) whenever the file system has room for it
 //!    twice over ([`ensure_reserve`]).
 //! 2. **Recorders stop short of it.** Before a batch that would grow the
 //!    spool file, a writer checks the file system's free space: below

@@ -85,6 +85,10 @@ pub struct SpoolWriter {
     budget: Budget,
     /// Free file-system space left for the uploader (0: no reserve).
     reserve_bytes: u64,
+    /// Whether this writer made sure the reserve file exists (on its first
+    /// append, on the writer's thread: writing 8 MiB at `open` would slow
+    /// the application's start on slow flash).
+    reserve_ensured: bool,
 }
 
 impl std::fmt::Debug for SpoolWriter {
@@ -101,13 +105,13 @@ impl SpoolWriter {
     pub fn open(path: &Path, budget: Budget, opts: &SpoolOptions) -> Result<Self, OpenError> {
         let conn = open_rw(path, opts, Create::Yes)?;
         let ino = inode(path).unwrap_or(0);
-        ensure_reserve(path, opts.reserve_bytes);
         Ok(SpoolWriter {
             conn,
             path: path.to_owned(),
             ino,
             budget,
             reserve_bytes: opts.reserve_bytes,
+            reserve_ensured: false,
         })
     }
 
@@ -129,6 +133,10 @@ impl SpoolWriter {
         rows: &[NewRow<'_>],
         drops: RecorderDrops,
     ) -> Result<AppendOutcome, SpoolError> {
+        if !self.reserve_ensured {
+            self.reserve_ensured = true;
+            ensure_reserve(&self.path, self.reserve_bytes);
+        }
         self.leave_the_reserve(rows)?;
         let budget = self.budget;
         let tx = write_tx(&mut self.conn, OP)?;
