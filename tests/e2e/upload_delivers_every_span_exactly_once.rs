@@ -3,25 +3,16 @@
 //! leaves the spool.
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use tracespool_spool::{Counter, SpoolOptions, SpoolReader};
+use tracespool_tests::cli;
 use tracespool_tests::standin::StandIn;
 use tracespool_tests::{record_spans, span_id_of, test_account, write_key_file};
 
 /// `tracespool upload --once` to the stand-in, credentials from `key` only.
 fn upload_once(spool: &Path, s: &StandIn, key: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tracespool"))
-        .args(["upload", "--once"])
-        .args(extra)
-        .arg("--spool")
-        .arg(spool)
-        .args(["--endpoint", &s.endpoint(), "--credentials"])
-        .arg(key)
-        .env_remove("GOOGLE_CLOUD_PROJECT")
-        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
-        .output()
-        .unwrap()
+    cli::upload_once(env!("CARGO_BIN_EXE_tracespool"), spool, s, key, extra)
 }
 
 #[test]

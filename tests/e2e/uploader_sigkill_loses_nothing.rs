@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tracespool_spool::{SpoolOptions, SpoolReader};
 use tracespool_tests::standin::{Fault, StandIn};
-use tracespool_tests::{record_spans, span_id_of, test_account, write_key_file};
+use tracespool_tests::{cli, record_spans, span_id_of, test_account, write_key_file};
 
 #[test]
 fn repeated_sigkill_during_upload() {
@@ -44,28 +44,14 @@ fn repeated_sigkill_during_upload() {
         assert!(Instant::now() < deadline);
     }
     // Finish the job.
-    let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
-        .args([
-            "upload",
-            "--once",
-            "--max-duration",
-            "120s",
-            "--batch-size",
-            &BATCH.to_string(),
-            "--spool",
-        ])
-        .arg(&spool)
-        .args(["--endpoint", &s.endpoint(), "--credentials"])
-        .arg(&key)
-        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = cli::upload_once(
+        env!("CARGO_BIN_EXE_tracespool"),
+        &spool,
+        &s,
+        &key,
+        &["--max-duration", "120s", "--batch-size", &BATCH.to_string()],
     );
+    cli::expect_exit(&out, 0);
     let by_id: HashMap<String, u32> = s
         .accepted_by_name()
         .into_iter()
