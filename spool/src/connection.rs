@@ -174,15 +174,9 @@ pub(crate) fn open_rw(
     create: Create,
 ) -> Result<Connection, OpenError> {
     require_writable_sqlite()?;
-    match (path_state(path)?, create) {
-        (_, Create::Yes) => create_private(path)?,
-        (PathState::Missing, Create::No) => must_exist(path)?,
-        (PathState::Empty, Create::No) => {
-            return Err(OpenError::Empty {
-                path: path.to_owned(),
-            })
-        }
-        (PathState::File, Create::No) => {}
+    match create {
+        Create::Yes => create_private(path)?,
+        Create::No => check_spool_path(path)?,
     }
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags).map_err(open_err(path))?;
@@ -200,15 +194,7 @@ pub(crate) fn open_rw(
 /// lock, never creates anything.
 /// Returns the connection and whether it had to be opened `immutable`.
 pub(crate) fn open_read_only(path: &Path) -> Result<(Connection, bool), OpenError> {
-    match path_state(path)? {
-        PathState::Missing => must_exist(path)?,
-        PathState::Empty => {
-            return Err(OpenError::Empty {
-                path: path.to_owned(),
-            })
-        }
-        PathState::File => {}
-    }
+    check_spool_path(path)?;
     match open_read_only_with(path, false) {
         Ok(c) => Ok((c, false)),
         // A read-only file system, or a directory we may not write: the
@@ -267,10 +253,9 @@ fn uri_path(path: &Path) -> String {
 
 /// Whether a non-empty `-wal` lies beside the spool.
 pub(crate) fn has_wal(path: &Path) -> bool {
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    std::fs::metadata(wal).is_ok_and(|m| m.len() > 0)
+    std::fs::metadata(crate::with_suffix(path, "-wal")).is_ok_and(|m| m.len() > 0)
 }
+
 /// A short write transaction (`BEGIN IMMEDIATE`: takes the write lock at
 /// once, so it cannot fail later on a lock upgrade).
 pub(crate) fn write_tx(

@@ -159,6 +159,14 @@ pub use version::{
 #[cfg(feature = "writer")]
 pub use writer::{AppendOutcome, NewRow, RecorderDrops, SpoolWriter};
 
+/// `path` with `suffix` appended to its file name (`SPOOL` → `SPOOL.lock`,
+/// `SPOOL-wal`, ...): the names of the files beside a spool.
+pub(crate) fn with_suffix(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    s.into()
+}
+
 /// Nanoseconds since the Unix epoch, now.
 pub fn now_ns() -> u64 {
     std::time::SystemTime::now()

@@ -17,9 +17,7 @@ pub struct UploaderLock {
 
 /// The lock file's path for a spool.
 pub fn lock_path(spool: &Path) -> PathBuf {
-    let mut s = spool.as_os_str().to_owned();
-    s.push(".lock");
-    PathBuf::from(s)
+    crate::with_suffix(spool, ".lock")
 }
 
 impl UploaderLock {

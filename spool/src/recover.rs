@@ -38,6 +38,7 @@ use crate::format::row_bytes;
 use crate::lock::UploaderLock;
 use crate::options::SpoolOptions;
 use crate::tally::{add_counter, add_totals, Counter};
+use crate::with_suffix;
 
 /// What a recovery kept and lost.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -122,12 +123,6 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     ))
 }
 
-fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
 fn io(path: &Path) -> impl Fn(std::io::Error) -> RecoverError + '_ {
     move |source| RecoverError::Io {
         path: path.to_owned(),
@@ -153,8 +148,16 @@ pub fn recover(path: &Path, opts: &SpoolOptions) -> Result<RecoveryReport, Recov
     }
     let mut fresh = open_rw(&fresh_path, opts, Create::Yes)?;
     let mut report = RecoveryReport::default();
-    copy_rows(&old, &mut fresh, &mut report)?;
-    copy_tallies(&old, &mut fresh, &mut report)?;
+    // The largest id ever given, if the damaged file still says.
+    let sequence: Option<i64> = old
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'spans'",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    copy_rows(&old, &mut fresh, sequence, &mut report)?;
+    copy_tallies(&old, &mut fresh, sequence, &mut report)?;
     drop(fresh);
     drop(old);
 
@@ -178,6 +181,7 @@ pub fn recover(path: &Path, opts: &SpoolOptions) -> Result<RecoveryReport, Recov
 fn copy_rows(
     old: &Connection,
     fresh: &mut Connection,
+    sequence: Option<i64>,
     report: &mut RecoveryReport,
 ) -> Result<(), RecoverError> {
     let op = Operation::Append;
@@ -215,16 +219,7 @@ fn copy_rows(
         })();
         if scan_ok.is_err() {
             // Lookups after the last row read, up to the largest id given.
-            let max_id: i64 = old
-                .query_row(
-                    "SELECT seq FROM sqlite_sequence WHERE name = 'spans'",
-                    [],
-                    |r| r.get(0),
-                )
-                .optional()
-                .ok()
-                .flatten()
-                .unwrap_or(last);
+            let max_id = sequence.unwrap_or(last);
             let mut stmt = old
                 .prepare(&format!("SELECT {COLUMNS} FROM spans WHERE id = ?1"))
                 .ok();
@@ -262,6 +257,7 @@ fn copy_rows(
 fn copy_tallies(
     old: &Connection,
     fresh: &mut Connection,
+    sequence: Option<i64>,
     report: &mut RecoveryReport,
 ) -> Result<(), RecoverError> {
     let op = Operation::Counters;
@@ -305,14 +301,7 @@ fn copy_tallies(
     }
     report.meta_copied = pairs.len();
     // Ids keep growing: the sequence continues from the old one's.
-    let seq: Option<i64> = old
-        .query_row(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'spans'",
-            [],
-            |r| r.get(0),
-        )
-        .ok();
-    if let Some(seq) = seq {
+    if let Some(seq) = sequence {
         tx.execute(
             "UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = 'spans'",
             [seq],

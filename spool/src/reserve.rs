@@ -37,9 +37,7 @@ use std::path::{Path, PathBuf};
 
 /// The reserve file of a spool.
 pub fn reserve_path(spool: &Path) -> PathBuf {
-    let mut s = spool.as_os_str().to_owned();
-    s.push(".reserve");
-    PathBuf::from(s)
+    crate::with_suffix(spool, ".reserve")
 }
 
 /// Bytes free for unprivileged writers on the file system holding `path`
