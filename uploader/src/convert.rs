@@ -254,23 +254,22 @@ impl ResourceParts {
     /// Selects a span's attributes: `g.co/agent` and `g.co/gae/app/module`
     /// first, then the span's own, then the resource's labels.
     pub(crate) fn select<'a>(&'a self, s: &'a SpanData, out: &mut Selection<'a>) {
-        let agent = ("g.co/agent", Val::Str(&self.agent));
-        match &self.labels.module {
-            Some(m) => select_attributes(
-                &[&s.attributes, &self.labels.labels],
-                &[agent, ("g.co/gae/app/module", Val::Str(m))],
-                limits::ATTRIBUTES,
-                s.dropped.attributes,
-                out,
+        let fixed = [
+            ("g.co/agent", Val::Str(&self.agent)),
+            (
+                "g.co/gae/app/module",
+                Val::Str(self.labels.module.as_deref().unwrap_or_default()),
             ),
-            None => select_attributes(
-                &[&s.attributes, &self.labels.labels],
-                &[agent],
-                limits::ATTRIBUTES,
-                s.dropped.attributes,
-                out,
-            ),
-        }
+        ];
+        // The module label only when the resource names a service.
+        let fixed = &fixed[..1 + usize::from(self.labels.module.is_some())];
+        select_attributes(
+            &[&s.attributes, &self.labels.labels],
+            fixed,
+            limits::ATTRIBUTES,
+            s.dropped.attributes,
+            out,
+        );
     }
 }
 
