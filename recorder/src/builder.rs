@@ -165,7 +165,7 @@ impl RecorderBuilder {
             attrs.push(a.clone());
         }
         attrs.retain(|x| !self.removed.contains(&x.key));
-        Resource { attributes: attrs }
+        Resource::new(attrs)
     }
 
     /// Opens the spool (creating it, mode 0600) and starts the writer
@@ -181,7 +181,8 @@ impl RecorderBuilder {
         self,
         sink: impl SpanSink,
     ) -> Result<(Recorder, FlushGuard), BuildError> {
-        let encoder = RecordEncoder::new(&self.resource())?;
+        let resource = self.resource();
+        let encoder = RecordEncoder::new(&resource)?;
         let shared = Arc::new(Shared {
             lanes: Lanes::new(self.queue_capacity, self.max_batch),
             next_lane: AtomicUsize::new(0),
@@ -189,6 +190,7 @@ impl RecorderBuilder {
             on_full: self.on_full,
             sampler: self.sampler,
             encoder,
+            resource,
             sampled_out: AtomicU64::new(0),
             dropped_other: AtomicU64::new(0),
             dequeued: AtomicU64::new(0),

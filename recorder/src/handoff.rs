@@ -12,7 +12,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
 
-use tracespool_schema::RecordEncoder;
+use tracespool_schema::{RecordEncoder, Resource};
 
 use crate::queue::{Lanes, QueuedSpan};
 use crate::sampler::Sampler;
@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) on_full: OnFull,
     pub(crate) sampler: Sampler,
     pub(crate) encoder: RecordEncoder,
+    /// The resource `encoder` attaches.
+    pub(crate) resource: Resource,
     // Hot-path counters, touched only on their (rare) events.
     pub(crate) sampled_out: AtomicU64,
     pub(crate) dropped_other: AtomicU64,

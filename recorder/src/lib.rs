@@ -50,6 +50,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod adapter;
 mod builder;
 mod clock;
 mod context;
@@ -63,6 +64,7 @@ mod span;
 mod span_builder;
 mod writer;
 
+pub use adapter::SpanResource;
 pub use builder::{BuildError, RecorderBuilder};
 pub use clock::now_ns;
 pub use context::SpanContext;

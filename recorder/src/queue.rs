@@ -22,7 +22,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_queue::ArrayQueue;
-use tracespool_schema::{DroppedCounts, SpanData, SpanId, SpanKind, Status, TraceId};
+use std::sync::Arc;
+
+use tracespool_schema::{
+    DroppedCounts, RecordEncoder, SpanData, SpanId, SpanKind, Status, TraceId, TRACE_FLAG_SAMPLED,
+};
 
 /// Vectors larger than this are shrunk before a box is pooled again, so a
 /// single huge span does not pin memory forever.
@@ -35,6 +39,22 @@ pub(crate) type QueuedSpan = Box<Pooled>;
 pub(crate) struct Pooled {
     span: SpanData,
     lane: u8,
+    /// The encoder of an adapter's resource ([`crate::SpanResource`]);
+    /// `None`: the recorder's own.
+    encoder: Option<Arc<RecordEncoder>>,
+}
+
+impl Pooled {
+    #[inline]
+    pub(crate) fn set_encoder(&mut self, encoder: Option<Arc<RecordEncoder>>) {
+        self.encoder = encoder;
+    }
+
+    /// The encoder of this span's resource, if not the recorder's own.
+    #[inline]
+    pub(crate) fn encoder(&self) -> Option<&RecordEncoder> {
+        self.encoder.as_deref()
+    }
 }
 
 impl std::ops::Deref for Pooled {
@@ -80,6 +100,7 @@ impl SpanPool {
     #[inline]
     fn cleared(mut d: QueuedSpan) -> QueuedSpan {
         clear(&mut d);
+        d.encoder = None;
         d
     }
 
@@ -87,6 +108,7 @@ impl SpanPool {
         let mut d = Box::new(Pooled {
             span: SpanData::new(TraceId([0; 16]), SpanId([0; 8]), ""),
             lane: 0,
+            encoder: None,
         });
         d.attributes.reserve(8);
         d
@@ -273,6 +295,16 @@ fn clear(d: &mut SpanData) {
     d.kind = SpanKind::Unspecified;
     d.status = Status::default();
     d.dropped = DroppedCounts::default();
+    d.trace_flags = TRACE_FLAG_SAMPLED;
+    if !d.trace_state.is_empty() {
+        d.trace_state = "".into();
+    }
+    if !d.scope.is_empty() {
+        d.scope.name = "".into();
+        d.scope.version = "".into();
+        d.scope.schema_url = "".into();
+        d.scope.attributes.clear();
+    }
 }
 
 #[cfg(test)]

@@ -132,7 +132,7 @@ impl Recorder {
     }
 
     /// This thread's handle on the recorder (see [`ThreadHandle`]).
-    fn thread_handle(&self) -> Arc<ThreadHandle> {
+    pub(crate) fn thread_handle(&self) -> Arc<ThreadHandle> {
         let make = || {
             Arc::new(ThreadHandle {
                 shared: self.shared.clone(),

@@ -147,6 +147,7 @@ impl Span {
                 kind: TimeEventKind::Annotation {
                     description,
                     attributes,
+                    dropped_attributes: 0,
                 },
             });
         });
@@ -210,12 +211,7 @@ impl Span {
                 d.dropped.links += 1;
                 return;
             }
-            d.links.push(Link {
-                trace_id: to.trace_id(),
-                span_id: to.span_id(),
-                kind,
-                attributes,
-            });
+            d.links.push(link_to(to, kind, attributes));
         });
     }
 
@@ -250,6 +246,15 @@ impl Span {
             handle.submit(data);
         }
     }
+}
+
+/// A link to the span of `to`, with its flags and remote flag.
+pub(crate) fn link_to(to: SpanContext, kind: LinkKind, attributes: Vec<Attribute>) -> Link {
+    let mut link = Link::new(to.trace_id(), to.span_id(), kind);
+    link.attributes = attributes;
+    link.trace_flags = u8::from(to.is_sampled());
+    link.is_remote = to.is_remote();
+    link
 }
 
 #[inline]

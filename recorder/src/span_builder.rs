@@ -73,12 +73,7 @@ impl SpanBuilder {
     }
     /// Adds a link.
     pub fn link(mut self, to: SpanContext, kind: LinkKind, attributes: Vec<Attribute>) -> Self {
-        self.links.push(Link {
-            trace_id: to.trace_id(),
-            span_id: to.span_id(),
-            kind,
-            attributes,
-        });
+        self.links.push(crate::span::link_to(to, kind, attributes));
         self
     }
     /// Sets the start time (ns since the Unix epoch) instead of now.

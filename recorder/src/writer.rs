@@ -105,7 +105,11 @@ impl Writer {
                 d.name = Cow::Borrowed(UNNAMED_SPAN);
             }
             // `usize::MAX` marks a span that is not written.
-            match sh.encoder.append_to(d, &mut self.arena) {
+            match d
+                .encoder()
+                .unwrap_or(&sh.encoder)
+                .append_to(d, &mut self.arena)
+            {
                 Ok(()) => self.ends.push(self.arena.len()),
                 Err(_) => {
                     self.ends.push(usize::MAX);

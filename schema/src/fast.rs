@@ -1,4 +1,4 @@
-//! A hand-written encoder for version 1 payloads that produces exactly the
+//! A hand-written encoder for the current (version 3) payload that produces exactly the
 //! bytes bincode 2.0.1's serde API writes in the standard configuration, at
 //! a fraction of its cost (no serde visitor calls, no per-byte writer
 //! calls). Decoding always goes through bincode itself, and the property
@@ -6,7 +6,7 @@
 //! arbitrary spans, so this is an optimisation, not a second format.
 //!
 //! The rules of bincode's standard configuration used here: `u8` and `bool`
-//! are one byte; `u32`/`u64`/lengths are varints (below 251: one byte; else
+//! are one raw byte; `u32`/`u64`/lengths are varints (below 251: one byte; else
 //! a marker 251/252/253 and 2/4/8 little-endian bytes); `i64` is zigzagged
 //! then a varint; `f64` is 8 little-endian bytes; strings and sequences are
 //! a varint length then the items; `Option` is a 0/1 byte then the value;
@@ -14,7 +14,8 @@
 //! arrays are their fields in order.
 
 use crate::model::{
-    Attribute, AttributeValue, DroppedCounts, Link, SpanData, TimeEvent, TimeEventKind,
+    Attribute, AttributeValue, DroppedCounts, InstrumentationScope, Link, SpanData, TimeEvent,
+    TimeEventKind,
 };
 
 #[inline(always)]
@@ -65,6 +66,32 @@ fn attributes(out: &mut Vec<u8>, attrs: &[Attribute]) {
                 out.push(3);
                 out.extend_from_slice(&f.to_le_bytes());
             }
+            AttributeValue::StringArray(v) => {
+                out.push(4);
+                varint(out, v.len() as u64);
+                for s in v {
+                    string(out, s);
+                }
+            }
+            AttributeValue::IntArray(v) => {
+                out.push(5);
+                varint(out, v.len() as u64);
+                for i in v {
+                    varint(out, zigzag(*i));
+                }
+            }
+            AttributeValue::BoolArray(v) => {
+                out.push(6);
+                varint(out, v.len() as u64);
+                out.extend(v.iter().map(|b| u8::from(*b)));
+            }
+            AttributeValue::FloatArray(v) => {
+                out.push(7);
+                varint(out, v.len() as u64);
+                for f in v {
+                    out.extend_from_slice(&f.to_le_bytes());
+                }
+            }
         }
     }
 }
@@ -77,10 +104,12 @@ fn events(out: &mut Vec<u8>, events: &[TimeEvent]) {
             TimeEventKind::Annotation {
                 description,
                 attributes: attrs,
+                dropped_attributes,
             } => {
                 out.push(0);
                 string(out, description);
                 attributes(out, attrs);
+                varint(out, u64::from(*dropped_attributes));
             }
             TimeEventKind::Message {
                 kind,
@@ -105,10 +134,22 @@ fn links(out: &mut Vec<u8>, links: &[Link]) {
         out.extend_from_slice(&l.span_id.0);
         varint(out, l.kind as u64);
         attributes(out, &l.attributes);
+        out.push(l.trace_flags);
+        string(out, &l.trace_state);
+        out.push(u8::from(l.is_remote));
+        varint(out, u64::from(l.dropped_attributes));
     }
 }
 
-/// Appends `bincode(span)` (v1 payload, standard configuration) to `out`.
+fn scope(out: &mut Vec<u8>, s: &InstrumentationScope) {
+    string(out, &s.name);
+    string(out, &s.version);
+    string(out, &s.schema_url);
+    attributes(out, &s.attributes);
+}
+
+/// Appends `bincode(span)` (version 3 payload, standard configuration) to
+/// `out`.
 pub(crate) fn encode_span(out: &mut Vec<u8>, s: &SpanData) {
     out.extend_from_slice(&s.trace_id.0);
     out.extend_from_slice(&s.span_id.0);
@@ -138,4 +179,7 @@ pub(crate) fn encode_span(out: &mut Vec<u8>, s: &SpanData) {
     for v in [a, b, c, d] {
         varint(out, u64::from(v));
     }
+    out.push(s.trace_flags);
+    string(out, &s.trace_state);
+    scope(out, &s.scope);
 }

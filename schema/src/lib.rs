@@ -20,9 +20,14 @@
 //! * Decoding never panics: any input that is not a valid record gives a typed
 //!   [`DecodeError`].
 //!
-//! When the model must change, freeze the current types in a `v1` module,
-//! add the new fields to the model, bump [`RECORD_VERSION`] and convert old
-//! payloads on decode.
+//! * Versions 1 and 2 share one payload model, frozen in the private `v1`
+//!   module; version 3 (the current model) added trace flags and state, the
+//!   instrumentation scope, array values and link and event details for
+//!   adapters. Old payloads are converted on decode.
+//!
+//! When the model must change again, freeze the current types in a `v3`
+//! module, add the new fields to the model, bump [`RECORD_VERSION`] and
+//! convert old payloads on decode.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -30,12 +35,14 @@ mod fast;
 mod ids;
 mod model;
 mod record;
+mod v1;
 
 pub use ids::{ParseIdError, SpanId, TraceId};
 pub use model::is_blank;
 pub use model::{
-    Attribute, AttributeValue, DroppedCounts, Link, LinkKind, MessageKind, Resource, SpanData,
-    SpanKind, SpanRecord, Status, StatusCode, Str, TimeEvent, TimeEventKind, UNNAMED_SPAN,
+    Attribute, AttributeValue, DroppedCounts, InstrumentationScope, Link, LinkKind, MessageKind,
+    Resource, SpanData, SpanKind, SpanRecord, Status, StatusCode, Str, TimeEvent, TimeEventKind,
+    TRACE_FLAG_SAMPLED, UNNAMED_SPAN,
 };
 pub use record::{
     decode_record, encode_with_bincode, peek_version, DecodeError, EncodeError, RecordDecoder,

@@ -33,6 +33,9 @@ pub fn is_blank(s: &str) -> bool {
     }
 }
 
+/// The W3C trace flag "sampled" (bit 0 of [`SpanData::trace_flags`]).
+pub const TRACE_FLAG_SAMPLED: u8 = 0x01;
+
 /// An attribute value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -46,6 +49,15 @@ pub enum AttributeValue {
     /// A 64-bit float (Cloud Trace has no float type; the uploader sends its
     /// decimal text).
     Float(f64),
+    /// An array of strings (record version 3; OpenTelemetry's arrays).
+    /// Cloud Trace v2 has no arrays: the uploader sends it as JSON text.
+    StringArray(Vec<Str>),
+    /// An array of signed 64-bit integers (record version 3).
+    IntArray(Vec<i64>),
+    /// An array of booleans (record version 3).
+    BoolArray(Vec<bool>),
+    /// An array of 64-bit floats (record version 3).
+    FloatArray(Vec<f64>),
 }
 
 /// One key/value attribute.
@@ -167,6 +179,36 @@ impl From<f32> for AttributeValue {
         AttributeValue::Float(f)
     }
 }
+impl From<Vec<Str>> for AttributeValue {
+    fn from(v: Vec<Str>) -> Self {
+        AttributeValue::StringArray(v)
+    }
+}
+impl From<Vec<&'static str>> for AttributeValue {
+    fn from(v: Vec<&'static str>) -> Self {
+        AttributeValue::StringArray(v.into_iter().map(Cow::Borrowed).collect())
+    }
+}
+impl From<Vec<String>> for AttributeValue {
+    fn from(v: Vec<String>) -> Self {
+        AttributeValue::StringArray(v.into_iter().map(Cow::Owned).collect())
+    }
+}
+impl From<Vec<i64>> for AttributeValue {
+    fn from(v: Vec<i64>) -> Self {
+        AttributeValue::IntArray(v)
+    }
+}
+impl From<Vec<bool>> for AttributeValue {
+    fn from(v: Vec<bool>) -> Self {
+        AttributeValue::BoolArray(v)
+    }
+}
+impl From<Vec<f64>> for AttributeValue {
+    fn from(v: Vec<f64>) -> Self {
+        AttributeValue::FloatArray(v)
+    }
+}
 /// Copies the string.
 impl From<&String> for AttributeValue {
     fn from(v: &String) -> Self {
@@ -242,6 +284,9 @@ pub enum TimeEventKind {
         description: Str,
         /// Details.
         attributes: Vec<Attribute>,
+        /// Attributes the producer dropped over its limits (OpenTelemetry's
+        /// `dropped_attributes_count`; record version 3).
+        dropped_attributes: u32,
     },
     /// A message sent or received.
     Message {
@@ -288,6 +333,55 @@ pub struct Link {
     pub kind: LinkKind,
     /// Details.
     pub attributes: Vec<Attribute>,
+    /// The linked span's W3C trace flags (bit 0: sampled; record version 3).
+    pub trace_flags: u8,
+    /// The linked span's W3C `tracestate` (record version 3).
+    pub trace_state: Str,
+    /// Whether the linked span lives in another process (record version 3).
+    pub is_remote: bool,
+    /// Attributes the producer dropped over its limits (record version 3).
+    pub dropped_attributes: u32,
+}
+
+impl Link {
+    /// A link with no attributes and nothing else set.
+    pub fn new(trace_id: TraceId, span_id: SpanId, kind: LinkKind) -> Self {
+        Link {
+            trace_id,
+            span_id,
+            kind,
+            attributes: Vec::new(),
+            trace_flags: 0,
+            trace_state: Cow::Borrowed(""),
+            is_remote: false,
+            dropped_attributes: 0,
+        }
+    }
+}
+
+/// The library that produced a span (OpenTelemetry's instrumentation scope,
+/// e.g. `tracing-opentelemetry` or `my-crate::db`; record version 3). Empty
+/// for spans recorded through tracespool's own API.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct InstrumentationScope {
+    /// The scope's name; empty: none.
+    pub name: Str,
+    /// Its version; may be empty.
+    pub version: Str,
+    /// Its schema URL; may be empty.
+    pub schema_url: Str,
+    /// Its attributes.
+    pub attributes: Vec<Attribute>,
+}
+
+impl InstrumentationScope {
+    /// Whether nothing is set (spans of tracespool's own API).
+    pub fn is_empty(&self) -> bool {
+        self.name.is_empty()
+            && self.version.is_empty()
+            && self.schema_url.is_empty()
+            && self.attributes.is_empty()
+    }
 }
 
 /// What the recorder dropped from a span while recording it (over its
@@ -334,6 +428,14 @@ pub struct SpanData {
     pub status: Status,
     /// What was dropped at record time.
     pub dropped: DroppedCounts,
+    /// The W3C trace flags (bit 0: sampled; record version 3; spans of
+    /// older records decode with 1).
+    pub trace_flags: u8,
+    /// The W3C `tracestate` header value, e.g. `vendor=value` (record
+    /// version 3); empty: none.
+    pub trace_state: Str,
+    /// The library that produced the span (record version 3).
+    pub scope: InstrumentationScope,
 }
 
 impl SpanData {
@@ -353,6 +455,9 @@ impl SpanData {
             links: Vec::new(),
             status: Status::default(),
             dropped: DroppedCounts::default(),
+            trace_flags: TRACE_FLAG_SAMPLED,
+            trace_state: Cow::Borrowed(""),
+            scope: InstrumentationScope::default(),
         }
     }
 }
@@ -363,6 +468,19 @@ impl SpanData {
 pub struct Resource {
     /// Attributes, e.g. `service.name`.
     pub attributes: Vec<Attribute>,
+    /// The schema URL of the attributes' semantic conventions (record
+    /// version 3); may be empty.
+    pub schema_url: Str,
+}
+
+impl Resource {
+    /// A resource with these attributes and no schema URL.
+    pub fn new(attributes: Vec<Attribute>) -> Self {
+        Resource {
+            attributes,
+            schema_url: Cow::Borrowed(""),
+        }
+    }
 }
 
 /// A decoded record: a span and the resource of the process that recorded it.

@@ -1,18 +1,30 @@
 //! The versioned record codec.
 //!
 //! ```text
-//! version 2 (written since 0.2):
+//! version 3 (written since 0.3):
 //! offset  size  field
 //! 0       4     magic  b"TSPR"
-//! 4       1     version (2)
+//! 4       1     version (3)
 //! 5       4     CRC-32C (Castagnoli) of the payload, little endian
-//! 9       ..    payload: bincode(SpanData) ++ bincode(Resource)
+//! 9       ..    payload: bincode(SpanData) ++ bincode(Resource), the
+//!               current model (crate::model)
+//!
+//! version 2 (0.2; still decoded):
+//! 0       4     magic  b"TSPR"
+//! 4       1     version (2)
+//! 5       4     CRC-32C of the payload
+//! 9       ..    payload of the frozen version-1 model (crate::v1)
 //!
 //! version 1 (0.1; still decoded):
 //! 0       4     magic  b"TSPR"
 //! 4       1     version (1)
-//! 5       ..    payload, as above, with no checksum
+//! 5       ..    payload of the frozen version-1 model, no checksum
 //! ```
+//!
+//! Version 3 added what adapters (OpenTelemetry, `tracing`) carry: the
+//! trace flags and trace state, the instrumentation scope, array values,
+//! link and event details, and the resource's schema URL. Old records are
+//! converted on decode (see `v1`), so every reader sees one model.
 //!
 //! The checksum makes a damaged record an error ([`DecodeError::Checksum`])
 //! instead of a span with altered content: of 29 version-1 records with
@@ -32,14 +44,14 @@ use crate::model::{Resource, SpanData, SpanRecord};
 /// The first four bytes of every record.
 pub const RECORD_MAGIC: [u8; 4] = *b"TSPR";
 /// The version [`RecordEncoder`] writes.
-pub const RECORD_VERSION: u8 = 2;
+pub const RECORD_VERSION: u8 = 3;
 /// The largest record the decoder accepts (and the allocation limit it gives
 /// bincode, so a corrupt length prefix cannot allocate more).
 pub const MAX_RECORD_BYTES: usize = 16 << 20;
 
 /// Magic and version.
 const ENVELOPE_LEN: usize = 5;
-/// Magic, version and checksum (version 2).
+/// Magic, version and checksum (versions 2 and 3).
 const HEADER_LEN_V2: usize = 9;
 
 type Codec = Configuration<LittleEndian, Varint, Limit<MAX_RECORD_BYTES>>;
@@ -182,7 +194,7 @@ pub fn encode_with_bincode(span: &SpanData, resource: &Resource) -> Vec<u8> {
     out
 }
 
-/// Writes the checksum of a version-2 record's payload into its header.
+/// Writes the checksum of a record's payload into its header.
 fn seal(record: &mut [u8]) {
     let crc = crc32c::crc32c(&record[HEADER_LEN_V2..]);
     record[ENVELOPE_LEN..HEADER_LEN_V2].copy_from_slice(&crc.to_le_bytes());
@@ -196,7 +208,7 @@ fn open_envelope(bytes: &[u8]) -> Result<(u8, &[u8]), DecodeError> {
     }
     match peek_version(bytes)? {
         1 => Ok((1, &bytes[ENVELOPE_LEN..])),
-        2 => {
+        version @ (2 | 3) => {
             if bytes.len() < HEADER_LEN_V2 {
                 return Err(DecodeError::Truncated { len: bytes.len() });
             }
@@ -208,7 +220,7 @@ fn open_envelope(bytes: &[u8]) -> Result<(u8, &[u8]), DecodeError> {
             if stored != computed {
                 return Err(DecodeError::Checksum { stored, computed });
             }
-            Ok((2, payload))
+            Ok((version, payload))
         }
         found => Err(DecodeError::UnsupportedVersion {
             found,
@@ -231,11 +243,11 @@ pub fn peek_version(bytes: &[u8]) -> Result<u8, DecodeError> {
 /// Decodes a record of any supported version. Never panics.
 pub fn decode_record(bytes: &[u8]) -> Result<SpanRecord, DecodeError> {
     let (version, payload) = open_envelope(bytes)?;
-    let (span, rest) = decode_payload_span(payload)?;
+    let (span, rest) = decode_payload_span(version, payload)?;
     Ok(SpanRecord {
         version,
         span,
-        resource: decode_payload_resource(rest)?,
+        resource: decode_payload_resource(version, rest)?,
     })
 }
 
@@ -243,16 +255,26 @@ fn payload_err(e: bincode::error::DecodeError) -> DecodeError {
     DecodeError::Payload(e.to_string())
 }
 
-/// The span of a payload (versions 1 and 2), and the bytes of its resource.
-fn decode_payload_span(payload: &[u8]) -> Result<(SpanData, &[u8]), DecodeError> {
-    let (span, used): (SpanData, usize) =
-        bincode::serde::decode_from_slice(payload, codec()).map_err(payload_err)?;
+/// The span of a payload of `version`, and the bytes of its resource.
+fn decode_payload_span(version: u8, payload: &[u8]) -> Result<(SpanData, &[u8]), DecodeError> {
+    let (span, used) = if version < 3 {
+        let (old, used): (crate::v1::SpanData, usize) =
+            bincode::serde::decode_from_slice(payload, codec()).map_err(payload_err)?;
+        (SpanData::from(old), used)
+    } else {
+        bincode::serde::decode_from_slice(payload, codec()).map_err(payload_err)?
+    };
     Ok((span, &payload[used..]))
 }
 
-fn decode_payload_resource(bytes: &[u8]) -> Result<Resource, DecodeError> {
-    let (resource, used): (Resource, usize) =
-        bincode::serde::decode_from_slice(bytes, codec()).map_err(payload_err)?;
+fn decode_payload_resource(version: u8, bytes: &[u8]) -> Result<Resource, DecodeError> {
+    let (resource, used) = if version < 3 {
+        let (old, used): (crate::v1::Resource, usize) =
+            bincode::serde::decode_from_slice(bytes, codec()).map_err(payload_err)?;
+        (Resource::from(old), used)
+    } else {
+        bincode::serde::decode_from_slice(bytes, codec()).map_err(payload_err)?
+    };
     if used != bytes.len() {
         return Err(DecodeError::TrailingBytes(bytes.len() - used));
     }
@@ -265,6 +287,7 @@ fn decode_payload_resource(bytes: &[u8]) -> Result<Resource, DecodeError> {
 /// reader of many records (the uploader) saves most of that work.
 #[derive(Debug, Default)]
 pub struct RecordDecoder {
+    resource_version: u8,
     resource_bytes: Vec<u8>,
     resource: Option<Resource>,
 }
@@ -278,11 +301,15 @@ impl RecordDecoder {
     /// Decodes one record into its span and (a reference to) its resource.
     /// Never panics; errors as [`decode_record`].
     pub fn decode(&mut self, bytes: &[u8]) -> Result<(SpanData, &Resource), DecodeError> {
-        let (_, payload) = open_envelope(bytes)?;
-        let (span, rest) = decode_payload_span(payload)?;
-        if self.resource.is_none() || self.resource_bytes != rest {
+        let (version, payload) = open_envelope(bytes)?;
+        let (span, rest) = decode_payload_span(version, payload)?;
+        // The same bytes mean the same resource only within one layout.
+        let layout = version.max(2);
+        if self.resource.is_none() || self.resource_version != layout || self.resource_bytes != rest
+        {
             self.resource = None;
-            let resource = decode_payload_resource(rest)?;
+            let resource = decode_payload_resource(version, rest)?;
+            self.resource_version = layout;
             self.resource_bytes.clear();
             self.resource_bytes.extend_from_slice(rest);
             self.resource = Some(resource);
@@ -310,7 +337,7 @@ mod tests {
             decode_record(b"TSPR\x09abc"),
             Err(DecodeError::UnsupportedVersion {
                 found: 9,
-                supported: 2
+                supported: 3
             })
         );
         assert_eq!(
@@ -338,9 +365,7 @@ mod tests {
 
     #[test]
     fn fast_encoder_matches_bincode_here() {
-        let res = Resource {
-            attributes: vec![Attribute::new("service.name", "kiosk")],
-        };
+        let res = Resource::new(vec![Attribute::new("service.name", "kiosk")]);
         let enc = RecordEncoder::new(&res).unwrap();
         let span = SpanData::new(TraceId::random(), SpanId::random(), "a name");
         let v = enc.encode(&span).unwrap();
@@ -356,9 +381,7 @@ mod tests {
 
     #[test]
     fn every_flipped_bit_of_a_record_is_an_error_never_an_altered_span() {
-        let res = Resource {
-            attributes: vec![Attribute::new("service.name", "kiosk")],
-        };
+        let res = Resource::new(vec![Attribute::new("service.name", "kiosk")]);
         let mut span = SpanData::new(TraceId::random(), SpanId::random(), "a name");
         span.attributes = vec![Attribute::new("n", 42i64), Attribute::new("s", "text")];
         let good = RecordEncoder::new(&res).unwrap().encode(&span).unwrap();
@@ -387,14 +410,10 @@ mod tests {
 
     #[test]
     fn the_record_decoder_agrees_with_decode_record() {
-        let a = RecordEncoder::new(&Resource {
-            attributes: vec![Attribute::new("service.name", "a")],
-        })
-        .unwrap();
-        let b = RecordEncoder::new(&Resource {
-            attributes: vec![Attribute::new("service.name", "b")],
-        })
-        .unwrap();
+        let a =
+            RecordEncoder::new(&Resource::new(vec![Attribute::new("service.name", "a")])).unwrap();
+        let b =
+            RecordEncoder::new(&Resource::new(vec![Attribute::new("service.name", "b")])).unwrap();
         let mut d = RecordDecoder::new();
         let mut records = Vec::new();
         for (i, enc) in [&a, &a, &b, &a, &b, &b].into_iter().enumerate() {
@@ -421,9 +440,7 @@ mod tests {
 
     #[test]
     fn resource_is_attached() {
-        let res = Resource {
-            attributes: vec![Attribute::new("service.name", "kiosk")],
-        };
+        let res = Resource::new(vec![Attribute::new("service.name", "kiosk")]);
         let enc = RecordEncoder::new(&res).unwrap();
         let span = SpanData::new(TraceId::random(), SpanId::random(), "x");
         assert_eq!(

@@ -38,6 +38,7 @@ fn v1_full() -> (SpanData, Resource) {
             kind: TimeEventKind::Annotation {
                 description: Cow::Borrowed("cache miss"),
                 attributes: vec![Attribute::new("key", "item:42")],
+                dropped_attributes: 0,
             },
         },
         TimeEvent {
@@ -50,12 +51,13 @@ fn v1_full() -> (SpanData, Resource) {
             },
         },
     ];
-    span.links = vec![Link {
-        trace_id: TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
-        span_id: SpanId::from_hex("b7ad6b7169203331").unwrap(),
-        kind: LinkKind::ParentLinkedSpan,
-        attributes: vec![Attribute::new("reason", "batch")],
-    }];
+    let mut link = Link::new(
+        TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+        SpanId::from_hex("b7ad6b7169203331").unwrap(),
+        LinkKind::ParentLinkedSpan,
+    );
+    link.attributes = vec![Attribute::new("reason", "batch")];
+    span.links = vec![link];
     span.status = Status {
         code: StatusCode::Error,
         message: Cow::Borrowed("upstream timeout"),
@@ -66,13 +68,45 @@ fn v1_full() -> (SpanData, Resource) {
         message_events: 3,
         links: 4,
     };
-    let resource = Resource {
-        attributes: vec![
-            Attribute::new("service.name", "kiosk"),
-            Attribute::new("host.name", "edge-17"),
-            Attribute::new("service.version", "1.2.3"),
-        ],
+    let resource = Resource::new(vec![
+        Attribute::new("service.name", "kiosk"),
+        Attribute::new("host.name", "edge-17"),
+        Attribute::new("service.version", "1.2.3"),
+    ]);
+    (span, resource)
+}
+
+/// The span in `v3_full.bin`: every field of the version-3 model set,
+/// arrays and the adapter fields included.
+fn v3_full() -> (SpanData, Resource) {
+    let (mut span, mut resource) = v1_full();
+    span.attributes.extend([
+        Attribute::new("tags", vec!["a", "ü"]),
+        Attribute::new("ports", vec![80i64, -1, i64::MAX]),
+        Attribute::new("flags", vec![true, false]),
+        Attribute::new("ratios", vec![0.5f64, -1e300]),
+        Attribute::new("empty", Vec::<i64>::new()),
+    ]);
+    if let TimeEventKind::Annotation {
+        dropped_attributes, ..
+    } = &mut span.events[0].kind
+    {
+        *dropped_attributes = 5;
+    }
+    let link = &mut span.links[0];
+    link.trace_flags = 1;
+    link.trace_state = Cow::Borrowed("congo=t61rcWkgMzE");
+    link.is_remote = true;
+    link.dropped_attributes = 6;
+    span.trace_flags = 0x01;
+    span.trace_state = Cow::Borrowed("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
+    span.scope = InstrumentationScope {
+        name: Cow::Borrowed("my-crate::db"),
+        version: Cow::Borrowed("0.4.1"),
+        schema_url: Cow::Borrowed("https://opentelemetry.io/schemas/1.26.0"),
+        attributes: vec![Attribute::new("db.driver", "sqlx")],
     };
+    resource.schema_url = Cow::Borrowed("https://opentelemetry.io/schemas/1.26.0");
     (span, resource)
 }
 
@@ -129,24 +163,40 @@ fn v2_minimal_decodes() {
     check("v2_minimal.bin", 2, v1_minimal());
 }
 
+/// Version 3 (0.3): adapter fields, arrays, scope.
 #[test]
-fn current_encoder_still_writes_v2_bytes() {
-    // While RECORD_VERSION is 2, today's encoder must produce the fixture
+fn v3_full_decodes() {
+    check("v3_full.bin", 3, v3_full());
+}
+
+#[test]
+fn v3_minimal_decodes() {
+    check("v3_minimal.bin", 3, v1_minimal());
+}
+
+#[test]
+fn version_2_payloads_are_version_1_payloads() {
+    let v2 = std::fs::read(fixture_dir().join("v2_full.bin")).unwrap();
+    let v1 = std::fs::read(fixture_dir().join("v1_full.bin")).unwrap();
+    assert_eq!(&v2[9..], &v1[5..]);
+}
+
+#[test]
+fn current_encoder_still_writes_v3_bytes() {
+    // While RECORD_VERSION is 3, today's encoder must produce the fixtures
     // byte for byte: a silent change of the encoding fails here.
-    if RECORD_VERSION == 2 {
-        let (span, res) = v1_full();
-        let bytes = RecordEncoder::new(&res).unwrap().encode(&span).unwrap();
-        let v2 = std::fs::read(fixture_dir().join("v2_full.bin")).unwrap();
-        assert_eq!(bytes, v2);
-        // The payload is version 1's, unchanged.
-        let v1 = std::fs::read(fixture_dir().join("v1_full.bin")).unwrap();
-        assert_eq!(&v2[9..], &v1[5..]);
+    if RECORD_VERSION == 3 {
+        for (file, (span, res)) in [("v3_full.bin", v3_full()), ("v3_minimal.bin", v1_minimal())] {
+            let bytes = RecordEncoder::new(&res).unwrap().encode(&span).unwrap();
+            let fixture = std::fs::read(fixture_dir().join(file)).unwrap();
+            assert_eq!(bytes, fixture, "{file}");
+        }
     }
 }
 
 #[test]
 fn every_truncation_of_a_fixture_is_a_typed_error() {
-    for file in ["v1_full.bin", "v2_full.bin"] {
+    for file in ["v1_full.bin", "v2_full.bin", "v3_full.bin"] {
         let bytes = std::fs::read(fixture_dir().join(file)).unwrap();
         for n in 0..bytes.len() {
             assert!(

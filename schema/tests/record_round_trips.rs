@@ -16,6 +16,10 @@ fn arb_value() -> impl Strategy<Value = AttributeValue> {
         any::<bool>().prop_map(AttributeValue::Bool),
         // NaN != NaN would fail equality; finite floats only.
         (-1e300f64..1e300).prop_map(AttributeValue::Float),
+        prop::collection::vec(arb_str(), 0..4).prop_map(AttributeValue::StringArray),
+        prop::collection::vec(any::<i64>(), 0..4).prop_map(AttributeValue::IntArray),
+        prop::collection::vec(any::<bool>(), 0..4).prop_map(AttributeValue::BoolArray),
+        prop::collection::vec(-1e300f64..1e300, 0..4).prop_map(AttributeValue::FloatArray),
     ]
 }
 
@@ -27,11 +31,13 @@ fn arb_attrs() -> impl Strategy<Value = Vec<Attribute>> {
 }
 
 fn arb_event() -> impl Strategy<Value = TimeEvent> {
-    let ann =
-        (arb_str(), arb_attrs()).prop_map(|(description, attributes)| TimeEventKind::Annotation {
+    let ann = (arb_str(), arb_attrs(), any::<u32>()).prop_map(
+        |(description, attributes, dropped_attributes)| TimeEventKind::Annotation {
             description,
             attributes,
-        });
+            dropped_attributes,
+        },
+    );
     let msg = (0u8..3, any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(k, id, u, c)| {
         TimeEventKind::Message {
             kind: [
@@ -53,8 +59,10 @@ prop_compose! {
         remote in any::<bool>(), name in arb_str(), kind in 0usize..6,
         start in prop_oneof![0u64..300, 300u64..70_000, 70_000u64..5_000_000_000, any::<u64>()], end in any::<u64>(), attributes in arb_attrs(),
         events in prop::collection::vec(arb_event(), 0..4),
-        links in prop::collection::vec((any::<[u8; 16]>(), any::<[u8; 8]>(), arb_attrs()), 0..3),
+        links in prop::collection::vec((any::<[u8; 16]>(), any::<[u8; 8]>(), arb_attrs(), any::<(u8, bool, u32)>(), arb_str()), 0..3),
         code in 0usize..3, msg in arb_str(), dropped in any::<(u32, u32, u32, u32)>(),
+        flags in any::<u8>(), state in arb_str(),
+        scope in (arb_str(), arb_str(), arb_str(), arb_attrs()),
     ) -> SpanData {
         SpanData {
             trace_id: TraceId(t), span_id: SpanId(s), parent_span_id: p.map(SpanId),
@@ -62,11 +70,14 @@ prop_compose! {
             kind: [SpanKind::Unspecified, SpanKind::Internal, SpanKind::Server, SpanKind::Client,
                    SpanKind::Producer, SpanKind::Consumer][kind],
             start_ns: start, end_ns: end, attributes, events,
-            links: links.into_iter().map(|(t, s, attributes)| Link {
+            links: links.into_iter().map(|(t, s, attributes, (trace_flags, is_remote, dropped_attributes), trace_state)| Link {
                 trace_id: TraceId(t), span_id: SpanId(s), kind: LinkKind::ChildLinkedSpan, attributes,
+                trace_flags, trace_state, is_remote, dropped_attributes,
             }).collect(),
             status: Status { code: [StatusCode::Unset, StatusCode::Ok, StatusCode::Error][code], message: msg },
             dropped: DroppedCounts { attributes: dropped.0, annotations: dropped.1, message_events: dropped.2, links: dropped.3 },
+            trace_flags: flags, trace_state: state,
+            scope: InstrumentationScope { name: scope.0, version: scope.1, schema_url: scope.2, attributes: scope.3 },
         }
     }
 }
@@ -75,8 +86,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn any_span_round_trips(span in arb_span(), res in arb_attrs()) {
-        let resource = Resource { attributes: res };
+    fn any_span_round_trips(span in arb_span(), res in arb_attrs(), url in arb_str()) {
+        let resource = Resource { attributes: res, schema_url: url };
         let enc = RecordEncoder::new(&resource).unwrap();
         let mut buf = Vec::new();
         enc.encode_into(&span, &mut buf).unwrap();
@@ -86,8 +97,8 @@ proptest! {
     }
 
     #[test]
-    fn fast_encoder_matches_bincode(span in arb_span(), res in arb_attrs()) {
-        let resource = Resource { attributes: res };
+    fn fast_encoder_matches_bincode(span in arb_span(), res in arb_attrs(), url in arb_str()) {
+        let resource = Resource { attributes: res, schema_url: url };
         let fast = RecordEncoder::new(&resource).unwrap().encode(&span).unwrap();
         prop_assert_eq!(fast, encode_with_bincode(&span, &resource));
     }

@@ -56,7 +56,7 @@ fn inspect_spans_and_trace_on_a_normal_spool() {
     assert_eq!(v["format_version"], 1);
     assert_eq!(v["oldest_pending"]["row"], 1);
     assert_eq!(v["newest_pending"]["row"], 25);
-    assert_eq!(v["oldest_pending"]["record_version"], 2);
+    assert_eq!(v["oldest_pending"]["record_version"], 3);
     assert_eq!(v["upload"]["uploader_holds_lock"], false);
     assert_eq!(v["counters"]["appended"], 25);
     assert_eq!(v["recorder_dropped"]["queue_full"], 0);

@@ -35,8 +35,6 @@
 //! infinities `Infinity` and `-Infinity` (as in JSON encodings of
 //! protobuf doubles). See [`float_text`].
 
-use std::borrow::Cow;
-
 use regex::Regex;
 use tracespool_schema::{
     is_blank, Attribute, AttributeValue, Link, LinkKind, MessageKind, Resource, SpanData, SpanId,
@@ -46,6 +44,8 @@ use tracespool_schema::{
 pub use crate::cloudtrace_model::*;
 use crate::resource_labels::{resource_labels, ResourceLabels};
 use crate::timefmt::rfc3339_nanos;
+pub use crate::value_text::float_text;
+use crate::value_text::value_text;
 
 /// Cuts `s` to at most `max` bytes on a character boundary.
 pub fn truncate(s: &str, max: usize) -> TruncatableString {
@@ -251,42 +251,30 @@ impl ResourceParts {
         }
     }
 
-    /// Selects a span's attributes: `g.co/agent` and `g.co/gae/app/module`
+    /// Selects a span's attributes: `g.co/agent`, `g.co/gae/app/module`
+    /// (when the resource names a service) and `otel.scope.name` and
+    /// `otel.scope.version` (when set, as Google's exporters send them)
     /// first, then the span's own, then the resource's labels.
     pub(crate) fn select<'a>(&'a self, s: &'a SpanData, out: &mut Selection<'a>) {
-        let fixed = [
-            ("g.co/agent", Val::Str(&self.agent)),
-            (
-                "g.co/gae/app/module",
-                Val::Str(self.labels.module.as_deref().unwrap_or_default()),
-            ),
-        ];
-        // The module label only when the resource names a service.
-        let fixed = &fixed[..1 + usize::from(self.labels.module.is_some())];
+        let mut fixed = [("g.co/agent", Val::Str(&self.agent)); 4];
+        let mut n = 1;
+        for (key, value) in [
+            ("g.co/gae/app/module", self.labels.module.as_deref()),
+            ("otel.scope.name", Some(&*s.scope.name)),
+            ("otel.scope.version", Some(&*s.scope.version)),
+        ] {
+            if let Some(v) = value.filter(|v| !v.is_empty()) {
+                fixed[n] = (key, Val::Str(v));
+                n += 1;
+            }
+        }
         select_attributes(
             &[&s.attributes, &self.labels.labels],
-            fixed,
+            &fixed[..n],
             limits::ATTRIBUTES,
             s.dropped.attributes,
             out,
         );
-    }
-}
-
-/// The text of a float: the shortest that reads back as the same `f64`,
-/// with a `.` or an exponent (`1.0`, `1e300`, `1e-300`); `NaN`,
-/// `Infinity`, `-Infinity`.
-pub fn float_text(f: f64) -> Cow<'static, str> {
-    if f.is_nan() {
-        Cow::Borrowed("NaN")
-    } else if f == f64::INFINITY {
-        Cow::Borrowed("Infinity")
-    } else if f == f64::NEG_INFINITY {
-        Cow::Borrowed("-Infinity")
-    } else {
-        // `Debug` is Rust's shortest round-trip text, in exponent form for
-        // very large and very small magnitudes, and keeps `.0`.
-        Cow::Owned(format!("{f:?}"))
     }
 }
 
@@ -372,8 +360,9 @@ fn value(v: &AttributeValue) -> CtValue {
         AttributeValue::Float(f) => {
             CtValue::StringValue(truncate(&float_text(*f), limits::STRING_VALUE_BYTES))
         }
-        // A kind of value newer than this uploader: its debug text.
-        other => CtValue::StringValue(truncate(&format!("{other:?}"), limits::STRING_VALUE_BYTES)),
+        // Arrays as JSON text; a kind of value newer than this uploader
+        // as its debug text.
+        other => CtValue::StringValue(truncate(&value_text(other), limits::STRING_VALUE_BYTES)),
     }
 }
 
@@ -519,6 +508,7 @@ pub fn to_cloud_trace(project: &str, rec: &SpanRecord, opts: &ConvertOptions) ->
             TimeEventKind::Annotation {
                 description,
                 attributes: attrs,
+                dropped_attributes,
             } => CtTimeEvent {
                 time: rfc3339_nanos(e.time_ns),
                 annotation: Some(CtAnnotation {
@@ -527,7 +517,7 @@ pub fn to_cloud_trace(project: &str, rec: &SpanRecord, opts: &ConvertOptions) ->
                         &[&attrs[..]],
                         &[],
                         limits::ANNOTATION_ATTRIBUTES,
-                        0,
+                        *dropped_attributes,
                     )),
                 }),
                 message_event: None,
@@ -570,7 +560,7 @@ pub fn to_cloud_trace(project: &str, rec: &SpanRecord, opts: &ConvertOptions) ->
                 &[&l.attributes[..]],
                 &[],
                 limits::ATTRIBUTES,
-                0,
+                l.dropped_attributes,
             )),
         })
         .collect();

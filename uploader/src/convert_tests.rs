@@ -9,13 +9,11 @@ fn rec(span: SpanData) -> SpanRecord {
     SpanRecord {
         version: 1,
         span,
-        resource: Resource {
-            attributes: vec![
-                Attribute::new("telemetry.sdk.version", "0.1.0"),
-                Attribute::new("service.name", "kiosk"),
-                Attribute::new("host.name", "edge-1"),
-            ],
-        },
+        resource: Resource::new(vec![
+            Attribute::new("telemetry.sdk.version", "0.1.0"),
+            Attribute::new("service.name", "kiosk"),
+            Attribute::new("host.name", "edge-1"),
+        ]),
     }
 }
 
@@ -58,6 +56,7 @@ fn every_field_maps() {
             kind: TimeEventKind::Annotation {
                 description: Cow::Borrowed("cache miss"),
                 attributes: vec![Attribute::new("k", "v")],
+                dropped_attributes: 0,
             },
         },
         TimeEvent {
@@ -70,12 +69,11 @@ fn every_field_maps() {
             },
         },
     ];
-    s.links = vec![Link {
-        trace_id: TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
-        span_id: SpanId::from_hex("b7ad6b7169203331").unwrap(),
-        kind: LinkKind::ChildLinkedSpan,
-        attributes: vec![],
-    }];
+    s.links = vec![Link::new(
+        TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+        SpanId::from_hex("b7ad6b7169203331").unwrap(),
+        LinkKind::ChildLinkedSpan,
+    )];
     s.status = Status {
         code: StatusCode::Error,
         message: Cow::Borrowed("boom"),
@@ -185,6 +183,7 @@ fn caps_drop_and_count() {
                 attributes: (0..6)
                     .map(|j| Attribute::new(format!("a{j}"), j as i64))
                     .collect(),
+                dropped_attributes: 0,
             },
         });
     }
@@ -198,12 +197,8 @@ fn caps_drop_and_count() {
                 compressed_size: 1,
             },
         });
-        s.links.push(Link {
-            trace_id: s.trace_id,
-            span_id: s.span_id,
-            kind: LinkKind::Unspecified,
-            attributes: vec![],
-        });
+        s.links
+            .push(Link::new(s.trace_id, s.span_id, LinkKind::Unspecified));
     }
     let c = to_cloud_trace("p", &rec(s), &opts());
     assert_eq!(c.attributes.attribute_map.len(), 32);
@@ -373,12 +368,11 @@ fn zero_ids_are_repaired_and_links_to_nothing_dropped() {
     s.trace_id = TraceId([0; 16]);
     s.span_id = SpanId([0; 8]);
     s.parent_span_id = Some(SpanId([0; 8]));
-    s.links = vec![Link {
-        trace_id: TraceId([0; 16]),
-        span_id: SpanId([1; 8]),
-        kind: LinkKind::Unspecified,
-        attributes: vec![],
-    }];
+    s.links = vec![Link::new(
+        TraceId([0; 16]),
+        SpanId([1; 8]),
+        LinkKind::Unspecified,
+    )];
     let c = to_cloud_trace("p", &rec(s.clone()), &opts());
     assert_ne!(c.span_id, "0000000000000000");
     assert!(!c.name.contains("/traces/00000000000000000000000000000000/"));

@@ -99,8 +99,8 @@ fn value(out: &mut Vec<u8>, v: Val<'_>) {
             });
         }
         Val::Attr(AttributeValue::Float(f)) => string_value(out, &float_text(*f)),
-        // A kind of value newer than this uploader, as `convert::value`.
-        Val::Attr(other) => string_value(out, &format!("{other:?}")),
+        // Arrays as JSON text, as `convert::value`.
+        Val::Attr(other) => string_value(out, &crate::value_text::value_text(other)),
     }
     out.push(b'}');
 }
@@ -129,9 +129,10 @@ fn optional_attributes<'a>(
     out: &mut Vec<u8>,
     attrs: &'a [Attribute],
     cap: usize,
+    already_dropped: u32,
     sel: &mut Selection<'a>,
 ) {
-    select_attributes(&[attrs], &[], cap, 0, sel);
+    select_attributes(&[attrs], &[], cap, already_dropped, sel);
     if !sel.items.is_empty() || sel.dropped > 0 {
         out.extend_from_slice(b",\"attributes\":");
         attributes(out, sel);
@@ -228,10 +229,17 @@ impl SpanJsonWriter {
                 TimeEventKind::Annotation {
                     description,
                     attributes: attrs,
+                    dropped_attributes,
                 } => {
                     out.extend_from_slice(b",\"annotation\":{\"description\":");
                     truncatable(out, description, limits::STRING_VALUE_BYTES);
-                    optional_attributes(out, attrs, limits::ANNOTATION_ATTRIBUTES, sel);
+                    optional_attributes(
+                        out,
+                        attrs,
+                        limits::ANNOTATION_ATTRIBUTES,
+                        *dropped_attributes,
+                        sel,
+                    );
                 }
                 TimeEventKind::Message {
                     kind,
@@ -281,7 +289,13 @@ impl SpanJsonWriter {
             out.extend_from_slice(b",\"type\":\"");
             out.extend_from_slice(link_type(l.kind).as_bytes());
             out.push(b'"');
-            optional_attributes(out, &l.attributes, limits::ATTRIBUTES, sel);
+            optional_attributes(
+                out,
+                &l.attributes,
+                limits::ATTRIBUTES,
+                l.dropped_attributes,
+                sel,
+            );
             out.push(b'}');
         }
         out.push(b']');
@@ -353,6 +367,10 @@ mod tests {
             text(),
             prop_oneof![
                 text().prop_map(|s| AttributeValue::String(Cow::Owned(s))),
+                prop::collection::vec(text(), 0..3).prop_map(AttributeValue::from),
+                prop::collection::vec(any::<i64>(), 0..3).prop_map(AttributeValue::from),
+                prop::collection::vec(any::<bool>(), 0..3).prop_map(AttributeValue::from),
+                prop::collection::vec(any::<f64>(), 0..3).prop_map(AttributeValue::from),
                 any::<i64>().prop_map(AttributeValue::Int),
                 any::<bool>().prop_map(AttributeValue::Bool),
                 any::<f64>().prop_map(AttributeValue::Float),
@@ -377,12 +395,15 @@ mod tests {
         (
             any::<u64>(),
             prop_oneof![
-                (text(), prop::collection::vec(attribute(), 0..7)).prop_map(|(d, a)| {
-                    TimeEventKind::Annotation {
-                        description: Cow::Owned(d),
-                        attributes: a,
+                (text(), prop::collection::vec(attribute(), 0..7), 0u32..3).prop_map(
+                    |(d, a, n)| {
+                        TimeEventKind::Annotation {
+                            description: Cow::Owned(d),
+                            attributes: a,
+                            dropped_attributes: n,
+                        }
                     }
-                }),
+                ),
                 (0u8..3, any::<u64>(), any::<u64>(), 0u64..3).prop_map(|(k, id, u, c)| {
                     TimeEventKind::Message {
                         kind: [
@@ -419,6 +440,7 @@ mod tests {
             status in (0u8..3, text()),
             dropped in any::<(u8, u8, u8, u8)>(),
             resource in prop::collection::vec(attribute(), 0..5),
+            scope in (text(), text()),
         ) -> SpanRecord {
             // Now and then all-zero ids (repaired on both paths).
             let trace = if zero_ids == 1 { [0; 16] } else { ids.0 };
@@ -427,6 +449,8 @@ mod tests {
             let mut s = SpanData::new(TraceId(trace), SpanId(span), name);
             s.parent_span_id = parent.map(SpanId);
             s.parent_is_remote = ids.3;
+            s.scope.name = Cow::Owned(scope.0);
+            s.scope.version = Cow::Owned(scope.1);
             s.kind = [SpanKind::Unspecified, SpanKind::Internal, SpanKind::Server,
                 SpanKind::Client, SpanKind::Producer, SpanKind::Consumer][usize::from(kind)];
             s.start_ns = start;
@@ -443,11 +467,15 @@ mod tests {
                 let e = s.events.clone();
                 for _ in 0..4 { s.events.extend(e.iter().cloned()); }
             }
-            s.links = links.into_iter().map(|((t, i, k), a)| Link {
-                trace_id: TraceId(if k > 200 { [0; 16] } else { t }),
-                span_id: SpanId(i),
-                kind: [LinkKind::Unspecified, LinkKind::ChildLinkedSpan, LinkKind::ParentLinkedSpan][usize::from(k % 3)],
-                attributes: a,
+            s.links = links.into_iter().map(|((t, i, k), a)| {
+                let mut l = Link::new(
+                    TraceId(if k > 200 { [0; 16] } else { t }),
+                    SpanId(i),
+                    [LinkKind::Unspecified, LinkKind::ChildLinkedSpan, LinkKind::ParentLinkedSpan][usize::from(k % 3)],
+                );
+                l.attributes = a;
+                l.dropped_attributes = u32::from(k % 2);
+                l
             }).collect();
             if many_links {
                 let l = s.links.clone();
@@ -465,7 +493,7 @@ mod tests {
             };
             let mut resource = resource;
             resource.push(Attribute::new("telemetry.sdk.version", "0.1.0"));
-            SpanRecord { version: 1, span: s, resource: Resource { attributes: resource } }
+            SpanRecord { version: 1, span: s, resource: Resource::new(resource) }
         }
     }
 
@@ -516,12 +544,10 @@ mod tests {
         let mut rec = SpanRecord {
             version: 1,
             span: s,
-            resource: Resource {
-                attributes: vec![
-                    Attribute::new("service.name", "kiosk"),
-                    Attribute::new("telemetry.sdk.version", "0.1.0"),
-                ],
-            },
+            resource: Resource::new(vec![
+                Attribute::new("service.name", "kiosk"),
+                Attribute::new("telemetry.sdk.version", "0.1.0"),
+            ]),
         };
         same_bytes(&rec);
         let mut w = SpanJsonWriter::new("proj-1", opts());

@@ -20,6 +20,7 @@ mod policy;
 mod resource_labels;
 mod timefmt;
 mod upload;
+mod value_text;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -28,7 +28,7 @@
 use std::borrow::Cow;
 
 use regex::Regex;
-use tracespool_schema::{Attribute, AttributeValue, Resource};
+use tracespool_schema::{Attribute, Resource};
 
 /// The labels derived from one resource.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,13 +90,7 @@ const GENERIC_NODE: Mapping = &[
 /// A resource attribute's value as text (`None` when absent or empty).
 fn text<'a>(resource: &'a Resource, key: &str) -> Option<Cow<'a, str>> {
     let a = resource.attributes.iter().rev().find(|a| a.key == key)?;
-    let t: Cow<'a, str> = match &a.value {
-        AttributeValue::String(s) => Cow::Borrowed(s),
-        AttributeValue::Int(i) => Cow::Owned(i.to_string()),
-        AttributeValue::Bool(b) => Cow::Owned(b.to_string()),
-        AttributeValue::Float(f) => Cow::Owned(crate::convert::float_text(*f).into_owned()),
-        other => Cow::Owned(format!("{other:?}")),
-    };
+    let t = crate::value_text::value_text(&a.value);
     (!t.is_empty()).then_some(t)
 }
 
@@ -161,11 +155,10 @@ pub fn resource_labels(resource: &Resource, opt_in: Option<&Regex>) -> ResourceL
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tracespool_schema::AttributeValue;
 
     fn res(attrs: &[(&'static str, &'static str)]) -> Resource {
-        Resource {
-            attributes: attrs.iter().map(|(k, v)| Attribute::new(*k, *v)).collect(),
-        }
+        Resource::new(attrs.iter().map(|(k, v)| Attribute::new(*k, *v)).collect())
     }
 
     fn keys(l: &ResourceLabels) -> Vec<String> {

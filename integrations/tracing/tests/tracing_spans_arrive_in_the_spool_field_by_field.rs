@@ -105,6 +105,7 @@ fn spans_fields_events_and_parents() {
     let TimeEventKind::Annotation {
         description,
         attributes,
+        ..
     } = &root.span.events[0].kind
     else {
         panic!("an annotation")

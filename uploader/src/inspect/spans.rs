@@ -64,6 +64,10 @@ pub(crate) fn attr_json(v: &AttributeValue) -> Value {
         AttributeValue::Int(i) => json!(i),
         AttributeValue::Bool(b) => json!(b),
         AttributeValue::Float(f) => json!(f),
+        AttributeValue::StringArray(v) => json!(v),
+        AttributeValue::IntArray(v) => json!(v),
+        AttributeValue::BoolArray(v) => json!(v),
+        AttributeValue::FloatArray(v) => json!(v),
         other => json!(format!("{other:?}")),
     }
 }
@@ -106,9 +110,9 @@ pub fn row_json(row: &SpanRow) -> Value {
                 s.events
                     .iter()
                     .map(|e| match &e.kind {
-                        TimeEventKind::Annotation { description, attributes } => json!({
+                        TimeEventKind::Annotation { description, attributes, dropped_attributes } => json!({
                             "time": rfc3339_nanos(e.time_ns), "annotation": description,
-                            "attributes": attrs_json(attributes)}),
+                            "attributes": attrs_json(attributes), "dropped_attributes": dropped_attributes}),
                         TimeEventKind::Message { kind, id, uncompressed_size, compressed_size } => json!({
                             "time": rfc3339_nanos(e.time_ns), "message": format!("{kind:?}"), "id": id,
                             "uncompressed_size": uncompressed_size, "compressed_size": compressed_size}),
@@ -120,7 +124,9 @@ pub fn row_json(row: &SpanRow) -> Value {
                     .iter()
                     .map(|l| {
                         json!({"trace_id": l.trace_id.to_string(), "span_id": l.span_id.to_string(),
-                        "kind": format!("{:?}", l.kind), "attributes": attrs_json(&l.attributes)})
+                        "kind": format!("{:?}", l.kind), "attributes": attrs_json(&l.attributes),
+                        "trace_flags": l.trace_flags, "trace_state": l.trace_state,
+                        "is_remote": l.is_remote, "dropped_attributes": l.dropped_attributes})
                     })
                     .collect(),
             );
@@ -128,7 +134,12 @@ pub fn row_json(row: &SpanRow) -> Value {
                 json!({"code": format!("{:?}", s.status.code), "message": s.status.message});
             v["dropped"] = json!({"attributes": s.dropped.attributes, "annotations": s.dropped.annotations,
                 "message_events": s.dropped.message_events, "links": s.dropped.links});
+            v["trace_flags"] = json!(s.trace_flags);
+            v["trace_state"] = json!(s.trace_state);
+            v["scope"] = json!({"name": s.scope.name, "version": s.scope.version,
+                "schema_url": s.scope.schema_url, "attributes": attrs_json(&s.scope.attributes)});
             v["resource"] = attrs_json(&rec.resource.attributes);
+            v["resource_schema_url"] = json!(rec.resource.schema_url);
         }
     }
     v
