@@ -1,1 +1,121 @@
-fn main() {}
+//! The cost on the application's thread of an OpenTelemetry API span with
+//! 4 attributes, through `SpoolSpanProcessor` and, in the same run, through
+//! opentelemetry_sdk 0.33's `BatchSpanProcessor` with an exporter that does
+//! nothing. Both hand the span to a background thread (tracespool's writer
+//! converts nothing more, encodes it and gives it to a null sink). Paired
+//! rounds (alternating which peer goes first), median and quartiles of the
+//! per-round ratios, on 1 and 2 threads; then each side's drops: tracespool
+//! counts them, the batch processor drops silently.
+//!
+//! `cargo bench -p tracespool-opentelemetry --bench otel_processor`
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentelemetry::trace::{Span as _, SpanKind, Tracer as _, TracerProvider as _};
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracer, SdkTracerProvider};
+use tracespool::Recorder;
+use tracespool_opentelemetry::SpoolSpanProcessor;
+
+#[path = "../../../recorder/benches/support/null_peers.rs"]
+mod null_peers;
+use null_peers::{NullExporter, NullSink};
+
+/// A span with 4 attributes, as instrumented code writes it.
+#[inline(never)]
+fn workload(tracer: &SdkTracer, i: i64) {
+    let mut span = tracer
+        .span_builder("GET /api/items/{id}")
+        .with_kind(SpanKind::Server)
+        .start(tracer);
+    span.set_attribute(KeyValue::new("http.request.method", "GET"));
+    span.set_attribute(KeyValue::new("http.route", "/api/items/{id}"));
+    span.set_attribute(KeyValue::new("http.response.status_code", 200));
+    span.set_attribute(KeyValue::new("user.id", i));
+    span.end();
+}
+
+fn run_threads(threads: usize, iters: u64, tracer: &SdkTracer) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                for i in 0..iters {
+                    workload(tracer, black_box(i as i64));
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+fn main() {
+    let written = Arc::new(AtomicU64::new(0));
+    let (rec, guard) = Recorder::builder("unused")
+        .build_with_sink(NullSink(written.clone()))
+        .unwrap();
+    let ours_provider = SdkTracerProvider::builder()
+        .with_span_processor(SpoolSpanProcessor::new(rec.clone()))
+        .build();
+    let ours = ours_provider.tracer("bench");
+    let exported = Arc::new(AtomicU64::new(0));
+    let theirs_provider = SdkTracerProvider::builder()
+        .with_span_processor(BatchSpanProcessor::builder(NullExporter(exported.clone())).build())
+        .build();
+    let theirs = theirs_provider.tracer("bench");
+    let mut otel_started = 0u64;
+    run_threads(1, 50_000, &ours);
+    run_threads(1, 50_000, &theirs);
+    otel_started += 50_000;
+
+    for threads in [1usize, 2] {
+        const ROUNDS: usize = 21;
+        let iters = 200_000 / threads as u64;
+        let (mut ratios, mut a_ns, mut b_ns) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            let (a, b) = if round % 2 == 0 {
+                let a = run_threads(threads, iters, &ours);
+                (a, run_threads(threads, iters, &theirs))
+            } else {
+                let b = run_threads(threads, iters, &theirs);
+                (run_threads(threads, iters, &ours), b)
+            };
+            otel_started += iters * threads as u64;
+            let per = |d: Duration| d.as_nanos() as f64 / iters as f64;
+            a_ns.push(per(a));
+            b_ns.push(per(b));
+            ratios.push(per(a) / per(b));
+        }
+        let q = |v: &mut Vec<f64>, p: f64| {
+            v.sort_by(|x, y| x.total_cmp(y));
+            v[((v.len() - 1) as f64 * p).round() as usize]
+        };
+        eprintln!(
+            "paired, {threads} thread(s), {ROUNDS} rounds: SpoolSpanProcessor {:.0} ns, BatchSpanProcessor {:.0} ns per span (medians); \
+             ratio median {:.2} (quartiles {:.2}..{:.2})",
+            q(&mut a_ns, 0.5),
+            q(&mut b_ns, 0.5),
+            q(&mut ratios, 0.5),
+            q(&mut ratios, 0.25),
+            q(&mut ratios, 0.75),
+        );
+    }
+    rec.flush().unwrap();
+    let st = rec.stats();
+    let _ = theirs_provider.force_flush();
+    let got = exported.load(Ordering::Relaxed);
+    eprintln!(
+        "drops: tracespool recorded {} + dropped {} (counted in stats), written {}; \
+         batch processor started {otel_started}, exported {got}, silently dropped {} ({:.1}%)",
+        st.recorded,
+        st.dropped_queue_full,
+        written.load(Ordering::Relaxed),
+        otel_started.saturating_sub(got),
+        100.0 * otel_started.saturating_sub(got) as f64 / otel_started.max(1) as f64
+    );
+    drop(guard);
+    let _ = theirs_provider.shutdown();
+    let _ = ours_provider.shutdown();
+}

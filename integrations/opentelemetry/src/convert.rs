@@ -2,12 +2,14 @@
 //!
 //! A pure function of its input ([`fill_span`]), unit-tested on its own.
 //! Strings move without a copy where OpenTelemetry owns them (span names,
-//! owned keys and values); `'static` keys and values and the scope's name
-//! are copied once (OpenTelemetry does not hand out its `'static` strings).
+//! owned values, status messages); keys, the scope's name and version and
+//! repeating short string values are interned (see `intern`), because
+//! OpenTelemetry does not hand out its `'static` strings.
 
 use std::borrow::Cow;
 use std::time::SystemTime;
 
+use crate::intern::{intern, intern_value};
 use opentelemetry::trace::{SpanContext, SpanKind as OtelKind, Status as OtelStatus};
 use opentelemetry::{Array, KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData as OtelSpan;
@@ -71,19 +73,11 @@ pub fn fill_span(out: &mut SpanData, span: OtelSpan) {
     };
     let scope = &span.instrumentation_scope;
     out.scope = InstrumentationScope {
-        name: copy(scope.name()),
-        version: copy(scope.version().unwrap_or_default()),
-        schema_url: copy(scope.schema_url().unwrap_or_default()),
+        name: intern(scope.name()),
+        version: intern(scope.version().unwrap_or_default()),
+        schema_url: intern(scope.schema_url().unwrap_or_default()),
         attributes: scope.attributes().cloned().map(attribute).collect(),
     };
-}
-
-fn copy(s: &str) -> Str {
-    if s.is_empty() {
-        Cow::Borrowed("")
-    } else {
-        Cow::Owned(s.to_owned())
-    }
 }
 
 fn trace_state(ctx: &SpanContext) -> Str {
@@ -115,7 +109,7 @@ fn kind(k: &OtelKind) -> SpanKind {
 /// One attribute; arrays stay arrays.
 pub fn attribute(kv: KeyValue) -> Attribute {
     Attribute {
-        key: Cow::Owned(String::from(kv.key)),
+        key: intern(kv.key.as_str()),
         value: value(kv.value),
     }
 }
@@ -125,7 +119,7 @@ fn value(v: Value) -> AttributeValue {
         Value::Bool(b) => AttributeValue::Bool(b),
         Value::I64(i) => AttributeValue::Int(i),
         Value::F64(f) => AttributeValue::Float(f),
-        Value::String(s) => AttributeValue::String(Cow::Owned(String::from(s))),
+        Value::String(s) => AttributeValue::String(intern_value(s)),
         Value::Array(Array::Bool(v)) => AttributeValue::BoolArray(v),
         Value::Array(Array::I64(v)) => AttributeValue::IntArray(v),
         Value::Array(Array::F64(v)) => AttributeValue::FloatArray(v),

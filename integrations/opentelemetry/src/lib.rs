@@ -66,6 +66,7 @@
 
 mod convert;
 mod exporter;
+mod intern;
 mod processor;
 mod resource;
 
