@@ -42,11 +42,15 @@ pub enum Counter {
     LostToDamage,
     /// Request body bytes the uploader put on the wire (every attempt).
     UploadBytes,
+    /// Spans an OTLP server reported rejected in a partial success without
+    /// naming them: they were deleted with the batch, whose other spans it
+    /// accepted (the spans it names are quarantined instead).
+    RejectedByServer,
 }
 
 impl Counter {
     /// Every counter, in display order.
-    pub const ALL: [Counter; 15] = [
+    pub const ALL: [Counter; 16] = [
         Counter::Appended,
         Counter::BudgetDroppedOldest,
         Counter::BudgetDroppedNewest,
@@ -62,6 +66,7 @@ impl Counter {
         Counter::Purged,
         Counter::LostToDamage,
         Counter::UploadBytes,
+        Counter::RejectedByServer,
     ];
 
     /// The counter's name in the `counters` table.
@@ -82,6 +87,7 @@ impl Counter {
             Counter::Purged => "purged",
             Counter::LostToDamage => "lost_to_damage",
             Counter::UploadBytes => "upload_bytes",
+            Counter::RejectedByServer => "rejected_by_server",
         }
     }
 }

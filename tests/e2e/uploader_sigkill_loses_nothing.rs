@@ -24,6 +24,7 @@ fn repeated_sigkill_during_upload() {
         Command::new(env!("CARGO_BIN_EXE_tracespool"))
             .args(["upload", "--batch-size", &BATCH.to_string(), "--spool"])
             .arg(&spool)
+            .args(tracespool_tests::cli::sink_args())
             .args(["--endpoint", &s.endpoint(), "--credentials"])
             .arg(&key)
             .env_remove("GOOGLE_APPLICATION_CREDENTIALS")

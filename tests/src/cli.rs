@@ -6,13 +6,29 @@ use std::process::{Command, Output};
 
 use crate::standin::StandIn;
 
+/// The sink the end-to-end suite runs against: `--sink otlp` when
+/// `TRACESPOOL_E2E_SINK=otlp`, else Cloud Trace (no flag). `.ci/run` runs
+/// the sink-neutral tests both ways.
+pub fn sink_args() -> Vec<String> {
+    match std::env::var("TRACESPOOL_E2E_SINK").as_deref() {
+        Ok("otlp") => vec!["--sink".into(), "otlp".into()],
+        _ => Vec::new(),
+    }
+}
+
+/// Whether the suite runs against the OTLP sink.
+pub fn sink_is_otlp() -> bool {
+    !sink_args().is_empty()
+}
+
 /// `tracespool upload --once` of `spool` to the stand-in, credentials from
 /// `key` only (no project or credentials from the environment), with
-/// `extra` flags.
+/// `extra` flags, to the sink of [`sink_args`].
 pub fn upload_once(bin: &str, spool: &Path, s: &StandIn, key: &Path, extra: &[&str]) -> Output {
     Command::new(bin)
         .args(["upload", "--once", "--spool"])
         .arg(spool)
+        .args(sink_args())
         .args(["--endpoint", &s.endpoint(), "--credentials"])
         .arg(key)
         .args(extra)

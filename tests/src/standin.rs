@@ -107,7 +107,17 @@ struct State {
     kept: Option<Vec<Value>>,
     /// Accepted spans counted by two integer attributes, when asked.
     counted_by: Option<CountedBy>,
+    /// `Content-Encoding` of each OTLP request, in arrival order.
+    request_encodings: Vec<Option<String>>,
+    /// What the OTLP route checks.
+    otlp: otlp::OtlpMode,
+    /// Accepted OTLP spans (with their resource and scope) as OTLP/JSON,
+    /// when asked to keep them.
+    otlp_kept: Option<Vec<Value>>,
 }
+
+#[path = "otlp_receiver.rs"]
+mod otlp;
 
 type Shared = Arc<(Mutex<State>, Condvar)>;
 
@@ -226,7 +236,8 @@ impl StandIn {
         self.state.0.lock().unwrap().as_of = Some(secs);
     }
 
-    /// Rejects (400) every request carrying this span id.
+    /// Rejects (400) every Cloud Trace request carrying this span id; on
+    /// the OTLP route, rejects the span alone (a partial success).
     pub fn poison(&self, span_id_hex: &str) {
         self.state
             .0
@@ -278,6 +289,51 @@ impl StandIn {
     /// Reasons of rejected requests.
     pub fn rejections(&self) -> Vec<String> {
         self.state.0.lock().unwrap().rejected.clone()
+    }
+
+    /// Keeps every span accepted on the OTLP route from now on
+    /// ([`StandIn::accepted_otlp_spans`]).
+    pub fn keep_accepted_otlp_spans(&self) {
+        self.state
+            .0
+            .lock()
+            .unwrap()
+            .otlp_kept
+            .get_or_insert_with(Vec::new);
+    }
+
+    /// The accepted OTLP spans, duplicates included, in arrival order:
+    /// `{"resource", "resource_schema_url", "scope", "scope_schema_url",
+    /// "span"}` in OTLP/JSON.
+    pub fn accepted_otlp_spans(&self) -> Vec<Value> {
+        self.state
+            .0
+            .lock()
+            .unwrap()
+            .otlp_kept
+            .clone()
+            .unwrap_or_default()
+    }
+
+    /// The OTLP route acts as a collector: no token, no project needed;
+    /// `headers` must be on every request.
+    pub fn otlp_collector_mode(&self, headers: &[(&str, &str)]) {
+        let mut st = self.state.0.lock().unwrap();
+        st.otlp.collector = true;
+        st.otlp.required_headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    }
+
+    /// OTLP partial successes do not name the rejected spans.
+    pub fn otlp_partial_success_anonymous(&self) {
+        self.state.0.lock().unwrap().otlp.anonymous_partial = true;
+    }
+
+    /// `Content-Encoding` of each OTLP request, in arrival order.
+    pub fn request_encodings(&self) -> Vec<Option<String>> {
+        self.state.0.lock().unwrap().request_encodings.clone()
     }
 
     /// Waits until at least `n` spans were accepted, or `timeout`.
@@ -334,6 +390,9 @@ fn handle(
                 None,
             ),
         };
+    }
+    if req.path == "/v1/traces" {
+        return otlp::handle_otlp(req, state);
     }
     let Some(project) = req
         .path

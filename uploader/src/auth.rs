@@ -18,6 +18,9 @@ pub enum Source {
     /// gcp_auth's chain: `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's
     /// application default credentials, the metadata server, `gcloud`.
     Default,
+    /// No credentials, no `Authorization` header (`--no-auth`: a collector
+    /// on a trusted network, or one authenticated by `--header`).
+    None,
 }
 
 impl Source {
@@ -32,6 +35,7 @@ impl Source {
                 ),
                 None => "gcp_auth default chain (gcloud ADC, metadata server, gcloud CLI)".into(),
             },
+            Source::None => "no credentials (--no-auth)".into(),
         }
     }
 }
@@ -79,6 +83,7 @@ impl Auth {
             Source::KeyFile(path) => {
                 Arc::new(CustomServiceAccount::from_file(path).map_err(|e| self.err(e))?)
             }
+            Source::None => return Err(self.err("credentials are off (--no-auth)")),
             Source::Default => {
                 // The chain probes the metadata server; bound it.
                 match tokio::time::timeout(Duration::from_secs(20), gcp_auth::provider()).await {
@@ -105,6 +110,20 @@ impl Auth {
                 self.provider = None;
                 Err(self.err("timed out fetching a token"))
             }
+        }
+    }
+
+    /// Whether requests carry a token (not `--no-auth`).
+    pub fn is_enabled(&self) -> bool {
+        !matches!(self.source, Source::None)
+    }
+
+    /// A token, or an empty string with `--no-auth`.
+    pub async fn token_if_enabled(&mut self) -> Result<String, AuthError> {
+        if self.is_enabled() {
+            self.token().await
+        } else {
+            Ok(String::new())
         }
     }
 

@@ -15,9 +15,11 @@ mod config_check;
 mod convert;
 mod inspect;
 mod json;
+mod otlp;
 mod pacing;
 mod policy;
 mod resource_labels;
+mod sink;
 mod timefmt;
 mod upload;
 mod value_text;
@@ -148,6 +150,10 @@ struct UploadArgs {
     /// always sent), e.g. `^(service\.version|deployment\.)`.
     #[arg(long, value_name = "REGEX", value_parser = parse_key_regex)]
     resource_labels: Option<regex::Regex>,
+    /// Request body compression [default: gzip for otlp, none for
+    /// cloudtrace].
+    #[arg(long, value_enum)]
+    compression: Option<sink::Compression>,
     /// Pace uploads to this rate, e.g. `64KiB/s`, `1MB/s`, `512kbit/s`,
     /// so that a backlog after an outage does not saturate a metered or
     /// shared link [default: unlimited].
@@ -160,33 +166,64 @@ pub fn parse_key_regex(s: &str) -> Result<regex::Regex, String> {
     regex::Regex::new(s).map_err(|e| e.to_string())
 }
 
-/// Which project, which API endpoint, which credentials (`upload` and
-/// `doctor`).
+/// Where spans go: which sink, endpoint, project and credentials (`upload`
+/// and `doctor`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct CloudArgs {
-    /// Cloud project id [default: $GOOGLE_CLOUD_PROJECT, then the credentials' project].
+    /// The destination API: `cloudtrace` (Cloud Trace v2) or `otlp`
+    /// (OTLP/HTTP protobuf: Google's Telemetry API, any OpenTelemetry
+    /// Collector or OTLP backend).
+    #[arg(long, value_enum, default_value_t = sink::Sink::Cloudtrace)]
+    pub sink: sink::Sink,
+    /// Cloud project id [default: $GOOGLE_CLOUD_PROJECT, then the credentials' project;
+    /// optional for `--sink otlp --no-auth`].
     #[arg(long)]
     pub project: Option<String>,
-    /// Cloud Trace API endpoint.
-    #[arg(
-        long,
-        default_value = "https://cloudtrace.googleapis.com",
-        env = "TRACESPOOL_ENDPOINT"
-    )]
-    pub endpoint: String,
+    /// The sink's root endpoint [default: https://cloudtrace.googleapis.com for cloudtrace,
+    /// https://telemetry.googleapis.com for otlp; OTLP requests go to {endpoint}/v1/traces].
+    #[arg(long, env = "TRACESPOOL_ENDPOINT")]
+    pub endpoint: Option<String>,
     /// Service-account key file [default: gcp_auth's chain: $GOOGLE_APPLICATION_CREDENTIALS,
     /// gcloud application default credentials, the metadata server].
     #[arg(long)]
     pub credentials: Option<PathBuf>,
+    /// Send no credentials (a collector on a trusted network, or one
+    /// authenticated by --header).
+    #[arg(long, conflicts_with = "credentials")]
+    pub no_auth: bool,
+    /// An extra request header, `NAME=VALUE` (repeatable), e.g. a
+    /// collector's API key. Values are never logged.
+    #[arg(long = "header", value_name = "NAME=VALUE", value_parser = sink::parse_header)]
+    pub headers: Vec<(String, String)>,
+    /// A CA certificate (PEM) to trust besides the system roots, e.g. a
+    /// collector's private CA.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl CloudArgs {
     /// The credential source these flags select.
     pub fn source(&self) -> auth::Source {
         match &self.credentials {
+            _ if self.no_auth => auth::Source::None,
             Some(p) => auth::Source::KeyFile(p.clone()),
             None => auth::Source::Default,
         }
+    }
+
+    /// The endpoint: `--endpoint`, or the sink's.
+    pub fn endpoint(&self) -> String {
+        self.endpoint
+            .clone()
+            .unwrap_or_else(|| self.sink.default_endpoint().to_owned())
+    }
+
+    /// The CA certificate is readable PEM (exit 78 otherwise).
+    pub fn check_ca_cert(&self) -> anyhow::Result<()> {
+        if let Some(p) = &self.ca_cert {
+            sink::read_ca_certs(p).map_err(|e| ConfigError(format!("--ca-cert: {e:#}")))?;
+        }
+        Ok(())
     }
 }
 
@@ -333,12 +370,20 @@ async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
     use tracespool_spool::UploaderLock;
     check_spool_path(&a.spool)?;
     // Mistakes exit 78 now, before any traffic, even with nothing pending.
-    config_check::check_endpoint(&a.cloud.endpoint)?;
-    if !a.dry_run {
+    let endpoint = a.cloud.endpoint();
+    config_check::check_endpoint(&endpoint)?;
+    a.cloud.check_ca_cert()?;
+    if !a.dry_run && !a.cloud.no_auth {
         config_check::check_credentials(a.cloud.credentials.as_deref())?;
     }
     let mut auth = auth::Auth::new(a.cloud.source());
-    let project = if a.dry_run {
+    let optional_project = a.cloud.sink == sink::Sink::Otlp && a.cloud.no_auth;
+    let project = if optional_project {
+        // A collector needs no project; with one, spans carry gcp.project_id.
+        resolve_project(a.cloud.project.clone(), None)
+            .await
+            .unwrap_or_default()
+    } else if a.dry_run {
         resolve_project(a.cloud.project.clone(), None).await?
     } else {
         // A missing credential is not a configuration error when the project
@@ -348,7 +393,9 @@ async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
             Err(_) => resolve_project(None, Some(&mut auth)).await?,
         }
     };
-    config_check::check_project_id(&project)?;
+    if !project.is_empty() {
+        config_check::check_project_id(&project)?;
+    }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -404,7 +451,13 @@ async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
         spool: a.spool.clone(),
         once: a.once,
         project,
-        endpoint: a.cloud.endpoint.clone(),
+        sink: a.cloud.sink,
+        endpoint,
+        compression: a
+            .compression
+            .unwrap_or_else(|| a.cloud.sink.default_compression()),
+        headers: a.cloud.headers.clone(),
+        ca_cert: a.cloud.ca_cert.clone(),
         batch_size: a.batch_size as usize,
         max_duration: a.max_duration.or(a.once.then_some(Duration::from_secs(60))),
         dry_run: a.dry_run,
@@ -418,7 +471,8 @@ async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
                 .unwrap_or(0)
         }),
     };
-    tracing::info!(spool = %cfg.spool.display(), project = %cfg.project, endpoint = %cfg.endpoint,
+    tracing::info!(spool = %cfg.spool.display(), sink = cfg.sink.name(), project = %cfg.project,
+        endpoint = %cfg.endpoint, compression = ?cfg.compression,
         credentials = %auth.source().describe(), once = cfg.once, "uploading");
     let mut up = upload::Uploader::new(cfg, auth, shutdown_rx, wake)?;
     let outcome = up.run().await?;
@@ -431,6 +485,7 @@ async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
         possible_duplicates = s.possible_duplicates,
         requests = s.requests,
         bytes_sent = s.bytes_sent,
+        rejected_by_server = s.rejected_by_server,
         "upload finished"
     );
     Ok(match outcome {

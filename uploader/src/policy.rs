@@ -26,6 +26,15 @@ pub enum Decision {
     Quarantine(String),
     /// Get a fresh token and resend.
     RefreshToken,
+    /// The server accepted the batch but `rejected` of its spans (OTLP
+    /// partial success): quarantine the spans `message` names, delete the
+    /// rest.
+    PartiallyDelivered {
+        /// Spans the server says it rejected.
+        rejected: u64,
+        /// The server's message.
+        message: String,
+    },
     /// Wait at least `min_wait` (plus backoff) and resend the same batch.
     /// `ambiguous`: the server may have stored the batch already.
     Retry {

@@ -1,4 +1,10 @@
 //! `tracespool doctor`: credentials, token, endpoint, project, clock and spool.
+//!
+//! With `--sink otlp` the endpoint check posts an empty
+//! `ExportTraceServiceRequest` to `{endpoint}/v1/traces` with the upload's
+//! headers and credentials: a valid request that stores nothing, so a 2xx
+//! proves the URL, TLS (`--ca-cert`), the headers, the token and the
+//! project header together.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -34,11 +40,12 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
     let mut checks = Vec::new();
     let source = a.cloud.source();
     let mut auth = crate::auth::Auth::new(source.clone());
-    let token = auth.token().await;
+    let token = auth.token_if_enabled().await;
     checks.push(Check {
         name: "credentials",
         ok: token.is_ok(),
         detail: match &token {
+            Ok(_) if !auth.is_enabled() => "off (--no-auth): requests carry no token".into(),
             Ok(_) => format!("a token for {} was obtained from {}", crate::auth::SCOPE, source.describe()),
             Err(e) => e.to_string(),
         },
@@ -49,21 +56,44 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
         }),
     });
     let project = crate::resolve_project(a.cloud.project.clone(), Some(&mut auth)).await;
+    let project_optional = a.cloud.sink == crate::sink::Sink::Otlp && a.cloud.no_auth;
     checks.push(Check {
         name: "project",
-        ok: project.is_ok(),
+        ok: project.is_ok() || project_optional,
         detail: match &project {
             Ok(p) => format!("project {p}"),
+            Err(_) if project_optional => {
+                "none (not needed by a collector without credentials)".into()
+            }
             Err(e) => e.to_string(),
         },
-        fix: project
-            .is_err()
+        fix: (project.is_err() && !project_optional)
             .then(|| "pass --project or set GOOGLE_CLOUD_PROJECT".into()),
     });
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()?;
-    let answer = client.get(&a.cloud.endpoint).send().await;
+    let client = crate::sink::http_client(Duration::from_secs(10), a.cloud.ca_cert.as_deref())?;
+    let endpoint = a.cloud.endpoint();
+    let (answer, target) = match a.cloud.sink {
+        crate::sink::Sink::Cloudtrace => (client.get(&endpoint).send().await, endpoint.clone()),
+        crate::sink::Sink::Otlp => {
+            let url = crate::sink::Sink::Otlp.url(&endpoint, "");
+            let mut req = client
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf");
+            if let (Ok(t), true) = (&token, auth.is_enabled()) {
+                req = req.bearer_auth(t);
+                if let Ok(p) = &project {
+                    req = req.header("x-goog-user-project", p.as_str());
+                }
+            }
+            for (k, v) in &a.cloud.headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            // An empty ExportTraceServiceRequest is zero bytes of protobuf.
+            (req.body(Vec::new()).send().await, url)
+        }
+    };
+    let otlp_refused = a.cloud.sink == crate::sink::Sink::Otlp
+        && answer.as_ref().is_ok_and(|r| !r.status().is_success());
     let server_date = answer.as_ref().ok().and_then(|r| {
         r.headers()
             .get(reqwest::header::DATE)
@@ -72,14 +102,18 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
     });
     checks.push(Check {
         name: "endpoint",
-        ok: answer.is_ok(),
+        ok: answer.is_ok() && !otlp_refused,
         detail: match &answer {
-            Ok(r) => format!("{} answered HTTP {}", a.cloud.endpoint, r.status().as_u16()),
-            Err(e) => format!("{}: {e}", a.cloud.endpoint),
+            Ok(r) => format!("{target} answered HTTP {}", r.status().as_u16()),
+            Err(e) => format!("{target}: {e}"),
         },
-        fix: answer.is_err().then(|| {
-            "check the network, proxy and firewall; spans wait in the spool meanwhile".into()
-        }),
+        fix: if answer.is_err() {
+            Some("check the network, proxy, firewall and --ca-cert; spans wait in the spool meanwhile".into())
+        } else if otlp_refused {
+            Some("an empty OTLP export was refused: check the credentials (or --no-auth), --header, the project and that the endpoint is an OTLP/HTTP receiver".into())
+        } else {
+            None
+        },
     });
     let now_s = now_ns() / 1_000_000_000;
     let skew = server_date

@@ -1,4 +1,5 @@
-//! `tracespool export`: every row as JSON lines or Cloud Trace requests.
+//! `tracespool export`: every row as JSON lines, Cloud Trace requests or
+//! OTLP/JSON requests.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -19,6 +20,10 @@ pub enum ExportFormat {
     /// One Cloud Trace `traces:batchWrite` request body per line, exactly as
     /// the uploader would send it (1000 spans per body).
     Cloudtrace,
+    /// One OTLP `ExportTraceServiceRequest` per line in OTLP/JSON (ids as
+    /// hex), with the content `upload --sink otlp` sends (1000 spans per
+    /// request; `gcp.project_id` added when a project is given).
+    OtlpJson,
 }
 
 /// Arguments of `tracespool export`.
@@ -32,7 +37,8 @@ pub struct ExportArgs {
     /// Only this state.
     #[arg(long, value_parser = parse_state)]
     state: Option<SpanState>,
-    /// Project for `--format cloudtrace` [default: $GOOGLE_CLOUD_PROJECT].
+    /// Project for `--format cloudtrace` (and `gcp.project_id` for
+    /// `--format otlp-json`) [default: $GOOGLE_CLOUD_PROJECT].
     #[arg(long)]
     project: Option<String>,
     /// As `upload --resource-labels`.
@@ -55,6 +61,20 @@ pub fn export(a: ExportArgs) -> anyhow::Result<u8> {
                 })?,
         ),
         ExportFormat::Jsonl => None,
+        ExportFormat::OtlpJson => {
+            let p = a
+                .project
+                .clone()
+                .or_else(|| std::env::var("GOOGLE_CLOUD_PROJECT").ok());
+            if let Some(p) = &p {
+                crate::config_check::check_project_id(p)?;
+            }
+            let opts = ConvertOptions {
+                resource_labels: None,
+                ..ConvertOptions::now()
+            };
+            return export_otlp_json(&r, a.state, p, opts);
+        }
     };
     if let Some(p) = &project {
         crate::config_check::check_project_id(p)?;
@@ -100,6 +120,67 @@ pub fn export(a: ExportArgs) -> anyhow::Result<u8> {
     })
     .context("write the export")?;
     write_batch(&mut batch, &mut out)?;
+    out.flush().context("write the export")?;
+    if corrupt > 0 {
+        eprintln!(
+            "tracespool: {corrupt} corrupt rows were left out (see `tracespool spans --json`)"
+        );
+    }
+    Ok(0)
+}
+
+/// `--format otlp-json`: pieces as the uploader encodes them, framed into
+/// requests of 1000 spans, written as OTLP/JSON.
+fn export_otlp_json(
+    r: &tracespool_spool::SpoolReader,
+    state: Option<SpanState>,
+    project: Option<String>,
+    opts: ConvertOptions,
+) -> anyhow::Result<u8> {
+    use crate::otlp::body::{assemble, OtlpBatchWriter, Piece};
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
+    let filter = RowFilter {
+        state,
+        oldest_first: true,
+        ..RowFilter::default()
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut w = OtlpBatchWriter::new(project, opts);
+    let (mut buf, mut pieces): (Vec<u8>, Vec<Piece>) = (Vec::new(), Vec::new());
+    let mut corrupt = 0u64;
+    w.begin();
+    let flush = |w: &mut OtlpBatchWriter,
+                 buf: &mut Vec<u8>,
+                 pieces: &mut Vec<Piece>,
+                 out: &mut dyn Write|
+     -> anyhow::Result<()> {
+        if !pieces.is_empty() {
+            let body = assemble(&w.groups(), buf, pieces.iter());
+            let req = ExportTraceServiceRequest::decode(&body[..])
+                .context("read back an OTLP request")?;
+            serde_json::to_writer(&mut *out, &req)?;
+            out.write_all(b"\n")?;
+            buf.clear();
+            pieces.clear();
+            w.begin();
+        }
+        Ok(())
+    };
+    stream_rows(r, &filter, None, |row| {
+        match decode_record(&row.record) {
+            Ok(rec) => {
+                pieces.push(w.write(&mut buf, &rec.span, &rec.resource));
+                if pieces.len() == 1000 {
+                    flush(&mut w, &mut buf, &mut pieces, &mut out)?;
+                }
+            }
+            Err(_) => corrupt += 1,
+        }
+        Ok(())
+    })
+    .context("write the export")?;
+    flush(&mut w, &mut buf, &mut pieces, &mut out)?;
     out.flush().context("write the export")?;
     if corrupt > 0 {
         eprintln!(

@@ -1,9 +1,12 @@
 //! The upload loop: lease pending spans oldest first, convert them, send
-//! them to `traces:batchWrite`, and delete them only after a 2xx.
+//! them to the sink (Cloud Trace's `traces:batchWrite`, or OTLP's
+//! `/v1/traces`), and delete them only after a 2xx.
 //!
 //! Invariants:
 //! * A span leaves the spool only after a 2xx for the request that carried
-//!   it, or when it is quarantined
+//!   it (an OTLP partial success included: the spans it names are
+//!   quarantined, the count of those it does not name is kept as
+//!   `rejected_by_server`), or when it is quarantined
 //!   (alone, with the server's reason), or when it is past Cloud Trace's
 //!   14-day window (counted as `upload_expired`).
 //! * No deadline deletes data: when offline, without credentials, or
@@ -33,16 +36,20 @@ use tokio::sync::{watch, Notify};
 use tracespool_spool::{now_ns, Counter, SpoolOptions, SpoolReader};
 
 mod delete;
+mod framing;
 mod prepare;
 mod send;
 
 use self::delete::Deleter;
-use self::prepare::{prepare_loop, FromPrep, Prepared, PreparedBatch, BODY_END, BODY_START};
+use self::framing::{body_of, compress, PieceWriter};
+use self::prepare::{prepare_loop, FromPrep, Prepared, PreparedBatch};
 use self::send::{Answer, Sender};
 use crate::auth::Auth;
 use crate::convert::ConvertOptions;
+use crate::otlp::response::{classify_otlp, named_spans};
 use crate::pacing::Pacer;
 use crate::policy::{classify_status, classify_transport, Backoff, Decision};
+use crate::sink::{Compression, Sink};
 
 /// What `upload` was asked to do.
 #[derive(Debug, Clone)]
@@ -51,10 +58,19 @@ pub struct UploadConfig {
     pub spool: PathBuf,
     /// Send what is pending, then exit.
     pub once: bool,
-    /// The Cloud Trace project.
+    /// The Cloud project (empty: none, for an OTLP collector without
+    /// credentials).
     pub project: String,
-    /// `https://cloudtrace.googleapis.com` or a stand-in.
+    /// Where spans go.
+    pub sink: Sink,
+    /// The sink's root endpoint, e.g. `https://cloudtrace.googleapis.com`.
     pub endpoint: String,
+    /// Request body compression.
+    pub compression: Compression,
+    /// Extra request headers (`--header`). Never logged.
+    pub headers: Vec<(String, String)>,
+    /// A CA certificate (PEM) trusted besides the system roots.
+    pub ca_cert: Option<PathBuf>,
     /// Spans per request.
     pub batch_size: usize,
     /// Stop after this long (default for `--once`: 60 s; none otherwise).
@@ -108,11 +124,45 @@ pub struct RunStats {
     pub requests: u64,
     /// Request body bytes sent (every attempt).
     pub bytes_sent: u64,
+    /// Spans an OTLP server rejected without naming them.
+    pub rejected_by_server: u64,
 }
 
 enum Stop {
     Shutdown,
     Deadline(String),
+}
+
+/// The headers of every request: content type and encoding, the quota
+/// project for Google's Telemetry API (OTLP with credentials), and the
+/// `--header`s (which may override them).
+fn request_headers(
+    cfg: &UploadConfig,
+    authenticated: bool,
+) -> anyhow::Result<reqwest::header::HeaderMap> {
+    use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
+    let mut h = HeaderMap::new();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(cfg.sink.content_type()),
+    );
+    if cfg.compression == Compression::Gzip {
+        h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    if cfg.sink == Sink::Otlp && authenticated && !cfg.project.is_empty() {
+        h.insert(
+            HeaderName::from_static("x-goog-user-project"),
+            HeaderValue::from_str(&cfg.project).context("the project is not a header value")?,
+        );
+    }
+    for (k, v) in &cfg.headers {
+        // Checked when parsed; the value is never echoed.
+        let name = HeaderName::from_bytes(k.as_bytes()).context("a --header name")?;
+        let value = HeaderValue::from_str(v)
+            .map_err(|_| anyhow::anyhow!("the value of header {k} is not a valid header value"))?;
+        h.insert(name, value);
+    }
+    Ok(h)
 }
 
 /// One upload run over a spool the caller holds the lock of.
@@ -171,17 +221,9 @@ impl Uploader {
                 .context("configure the spool connection")?;
             Some(Deleter::start(&cfg.spool)?)
         };
-        let client = reqwest::Client::builder()
-            .timeout(cfg.request_timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("tracespool-uploader/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("build the HTTP client")?;
-        let url = format!(
-            "{}/v2/projects/{}/traces:batchWrite",
-            cfg.endpoint.trim_end_matches('/'),
-            cfg.project
-        );
+        let client = crate::sink::http_client(cfg.request_timeout, cfg.ca_cert.as_deref())?;
+        let url = cfg.sink.url(&cfg.endpoint, &cfg.project);
+        let headers = request_headers(&cfg, auth.is_enabled())?;
         let deadline = cfg.max_duration.map(|d| Instant::now() + d);
         let progress =
             (cfg.once && !cfg.dry_run && std::io::stderr().is_terminal()).then(|| Progress {
@@ -195,7 +237,11 @@ impl Uploader {
             reader,
             deleter,
             auth,
-            sender: Sender { client, url },
+            sender: Sender {
+                client,
+                url,
+                headers,
+            },
             shutdown,
             wake,
             deadline,
@@ -217,19 +263,29 @@ impl Uploader {
     pub async fn run(&mut self) -> anyhow::Result<Outcome> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<FromPrep>(2);
         let (ctl_tx, ctl_rx) = std::sync::mpsc::channel::<()>();
-        let (spool, project, batch, as_of) = (
+        let (spool, batch, as_of, compression) = (
             self.cfg.spool.clone(),
-            self.cfg.project.clone(),
             self.cfg.batch_size,
             self.cfg.expiry_as_of_ns,
+            self.cfg.compression,
         );
         let opts = ConvertOptions {
             resource_labels: self.cfg.resource_labels.clone(),
             now_ns: as_of.unwrap_or_else(now_ns),
         };
+        let project = self.cfg.project.clone();
+        let writer = match self.cfg.sink {
+            Sink::Cloudtrace => {
+                PieceWriter::Json(Box::new(crate::json::SpanJsonWriter::new(&project, opts)))
+            }
+            Sink::Otlp => PieceWriter::Otlp(Box::new(crate::otlp::body::OtlpBatchWriter::new(
+                (!project.is_empty()).then_some(project),
+                opts,
+            ))),
+        };
         std::thread::Builder::new()
             .name("tracespool-prepare".into())
-            .spawn(move || prepare_loop(&spool, &project, batch, as_of, opts, tx, ctl_rx))
+            .spawn(move || prepare_loop(&spool, writer, compression, batch, as_of, tx, ctl_rx))
             .context("start the preparing thread")?;
         loop {
             if *self.shutdown.borrow() {
@@ -322,6 +378,8 @@ impl Uploader {
             corrupt,
             expired,
             body,
+            buf,
+            framing,
             spans: prepared,
         } = batch;
         if self.cfg.dry_run {
@@ -369,7 +427,8 @@ impl Uploader {
             let part = if (a, b) == (0, prepared.len()) {
                 body.clone()
             } else {
-                Self::body_of(&body, &prepared[a..b])
+                let raw = body_of(&framing, &buf, prepared[a..b].iter().map(|p| &p.piece));
+                compress(raw, self.cfg.compression).into()
             };
             match self.deliver(part, &prepared[a..b]).await? {
                 Ok(Some(mid)) => {
@@ -384,21 +443,6 @@ impl Uploader {
         Ok(Ok(()))
     }
 
-    /// The body for some spans of a batch (after a split).
-    fn body_of(batch_body: &[u8], spans: &[Prepared]) -> bytes::Bytes {
-        let len: usize = spans.iter().map(|p| p.json.len() + 1).sum();
-        let mut body = Vec::with_capacity(len + 16);
-        body.extend_from_slice(BODY_START);
-        for (i, p) in spans.iter().enumerate() {
-            if i > 0 {
-                body.push(b',');
-            }
-            body.extend_from_slice(&batch_body[p.json.clone()]);
-        }
-        body.extend_from_slice(BODY_END);
-        body.into()
-    }
-
     /// Sends one run of spans until it is delivered, quarantined, or must be
     /// split (returns the split point).
     async fn deliver(
@@ -407,29 +451,18 @@ impl Uploader {
         spans: &[Prepared],
     ) -> anyhow::Result<Result<Option<usize>, Stop>> {
         if self.cfg.dry_run {
-            // The body byte for byte as it would be sent, inside one JSON line.
-            let mut out = std::io::stdout().lock();
-            let head = serde_json::json!({
-                "method": "POST",
-                "url": self.sender.url,
-                "headers": {"authorization": "Bearer <token>", "content-type": "application/json"},
-            })
-            .to_string();
-            out.write_all(&head.as_bytes()[..head.len() - 1])
-                .and_then(|_| out.write_all(b",\"body\":"))
-                .and_then(|_| out.write_all(&body))
-                .and_then(|_| out.write_all(b"}\n"))
-                .context("write to stdout")?;
+            self.print_request(&body)?;
             self.stats.requests += 1;
             return Ok(Ok(None));
         }
-        let mut token_fresh = false;
+        // Without credentials there is no token to refresh: a 401 is final.
+        let mut token_fresh = !self.auth.is_enabled();
         let mut ambiguous_before = false;
         loop {
             if *self.shutdown.borrow() {
                 return Ok(Err(Stop::Shutdown));
             }
-            let token = match self.auth.token().await {
+            let token = match self.auth.token_if_enabled().await {
                 Ok(t) => t,
                 Err(e) => {
                     let reason = e.to_string();
@@ -481,22 +514,28 @@ impl Uploader {
                     status,
                     retry_after,
                     body,
-                } => classify_status(status, retry_after, &body, spans.len(), token_fresh),
+                } => match self.cfg.sink {
+                    Sink::Cloudtrace => classify_status(
+                        status,
+                        retry_after,
+                        &String::from_utf8_lossy(&body),
+                        spans.len(),
+                        token_fresh,
+                    ),
+                    Sink::Otlp => {
+                        classify_otlp(status, retry_after, &body, spans.len(), token_fresh)
+                    }
+                },
                 Answer::Transport { reason, sent } => classify_transport(reason, sent),
             };
             match decision {
                 Decision::Delivered => {
-                    let first = spans[0].row_id;
-                    let last = spans[spans.len() - 1].row_id;
-                    self.reader
-                        .mark_delivered(last)
-                        .context("mark spans delivered")?;
-                    if let Some(d) = &mut self.deleter {
-                        d.delete(first, last)?;
-                    }
-                    self.stats.uploaded += spans.len() as u64;
-                    self.recovered();
-                    self.progress_tick();
+                    self.delivered(spans)?;
+                    return Ok(Ok(None));
+                }
+                Decision::PartiallyDelivered { rejected, message } => {
+                    self.partially_delivered(spans, rejected, &message)?;
+                    self.delivered(spans)?;
                     return Ok(Ok(None));
                 }
                 Decision::Split => return Ok(Ok(Some(spans.len() / 2))),
@@ -528,10 +567,127 @@ impl Uploader {
                     if let Err(stop) = self.wait_after_failure(reason, min_wait).await {
                         return Ok(Err(stop));
                     }
-                    token_fresh = false;
+                    token_fresh = !self.auth.is_enabled();
                 }
             }
         }
+    }
+
+    /// Marks a run delivered and hands it to the deleting thread.
+    fn delivered(&mut self, spans: &[Prepared]) -> anyhow::Result<()> {
+        let first = spans[0].row_id;
+        let last = spans[spans.len() - 1].row_id;
+        self.reader
+            .mark_delivered(last)
+            .context("mark spans delivered")?;
+        if let Some(d) = &mut self.deleter {
+            d.delete(first, last)?;
+        }
+        self.stats.uploaded += spans.len() as u64;
+        self.recovered();
+        self.progress_tick();
+        Ok(())
+    }
+
+    /// An OTLP partial success: quarantines the spans the message names
+    /// (before the run is marked delivered, so the mark never covers them),
+    /// and counts the rejected spans it does not name.
+    fn partially_delivered(
+        &mut self,
+        spans: &[Prepared],
+        rejected: u64,
+        message: &str,
+    ) -> anyhow::Result<()> {
+        let ids: Vec<String> = spans.iter().map(|p| p.span_id.to_string()).collect();
+        let mut named = named_spans(message, &ids);
+        if named.is_empty() && spans.len() == 1 && rejected > 0 {
+            // A batch of one: the rejected span is known.
+            named.push(0);
+        }
+        let reason = format!("OTLP partial success: {message}");
+        let rows: Vec<(i64, &str)> = named
+            .iter()
+            .map(|&i| (spans[i].row_id, reason.as_str()))
+            .collect();
+        if !rows.is_empty() {
+            let n = self
+                .reader
+                .quarantine(&rows)
+                .context("quarantine rejected spans")?;
+            self.stats.quarantined += n;
+        }
+        let unnamed = rejected.saturating_sub(rows.len() as u64);
+        if unnamed > 0 {
+            self.stats.rejected_by_server += unnamed;
+            if let Err(e) = self
+                .reader
+                .add_counters(&[(Counter::RejectedByServer, unnamed)])
+            {
+                tracing::debug!(error = %e, "could not count rejected spans");
+            }
+        }
+        tracing::warn!(
+            rejected,
+            quarantined = rows.len(),
+            unnamed,
+            %message,
+            "the server rejected some spans of a batch and accepted the rest"
+        );
+        Ok(())
+    }
+
+    /// A dry run's request: one JSON line with the method, URL, headers
+    /// (secrets masked) and body (Cloud Trace: the JSON as sent; OTLP: the
+    /// request in OTLP/JSON).
+    fn print_request(&self, body: &[u8]) -> anyhow::Result<()> {
+        let mut headers = serde_json::Map::new();
+        if self.auth.is_enabled() {
+            headers.insert("authorization".into(), "Bearer <token>".into());
+        }
+        for (k, v) in &self.sender.headers {
+            let shown = if k == reqwest::header::CONTENT_TYPE
+                || k == reqwest::header::CONTENT_ENCODING
+                || k.as_str() == "x-goog-user-project"
+            {
+                v.to_str().unwrap_or("").to_owned()
+            } else {
+                "<set>".to_owned()
+            };
+            headers.insert(k.as_str().to_owned(), shown.into());
+        }
+        let raw = match self.cfg.compression {
+            Compression::None => body.to_vec(),
+            Compression::Gzip => {
+                use std::io::Read;
+                let mut out = Vec::new();
+                flate2::read::GzDecoder::new(body)
+                    .read_to_end(&mut out)
+                    .context("read back the compressed body")?;
+                out
+            }
+        };
+        let mut out = std::io::stdout().lock();
+        let head = serde_json::json!({
+            "method": "POST",
+            "url": self.sender.url,
+            "headers": headers,
+            "body_bytes": body.len(),
+        })
+        .to_string();
+        out.write_all(&head.as_bytes()[..head.len() - 1])
+            .and_then(|_| out.write_all(b",\"body\":"))
+            .context("write to stdout")?;
+        match self.cfg.sink {
+            Sink::Cloudtrace => out.write_all(&raw).context("write to stdout")?,
+            Sink::Otlp => {
+                use prost::Message;
+                let req = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(&raw[..])
+                    .context("read back the OTLP body")?;
+                serde_json::to_writer(&mut out, &req).context("write to stdout")?;
+            }
+        }
+        out.write_all(b"}\n").context("write to stdout")?;
+        Ok(())
     }
 
     fn count_retry(&mut self) {

@@ -4,27 +4,32 @@
 use tracespool_schema::RecordDecoder;
 use tracespool_spool::{now_ns, LeasedSpan, SpoolOptions, SpoolReader};
 
-use crate::convert::{is_expired, ConvertOptions};
-use crate::json::SpanJsonWriter;
+use super::framing::{compress, Framing, PieceWriter};
+use crate::convert::is_expired;
+use crate::otlp::body::Piece;
+use crate::sink::Compression;
 
-/// One span of a prepared batch: its row, and where its JSON is in the
-/// batch's body.
+/// One span of a prepared batch: its row, and its piece of the batch's
+/// buffer.
 pub(crate) struct Prepared {
     pub(crate) row_id: i64,
-    pub(crate) json: std::ops::Range<usize>,
+    /// The span id as sent (after repairs): partial-success messages name
+    /// spans by it.
+    pub(crate) span_id: tracespool_schema::SpanId,
+    pub(crate) piece: Piece,
 }
 
 /// A batch ready to send, made by the preparing thread.
 pub(crate) struct PreparedBatch {
     pub(crate) corrupt: Vec<(i64, String)>,
     pub(crate) expired: Vec<i64>,
-    /// The request body for all of `spans`.
+    /// The request body for all of `spans`, as sent (compressed if asked).
     pub(crate) body: bytes::Bytes,
+    /// The pieces of `spans` (for a split).
+    pub(crate) buf: bytes::Bytes,
+    pub(crate) framing: Framing,
     pub(crate) spans: Vec<Prepared>,
 }
-
-pub(crate) const BODY_START: &[u8] = b"{\"spans\":[";
-pub(crate) const BODY_END: &[u8] = b"]}";
 
 pub(crate) enum FromPrep {
     Batch(PreparedBatch),
@@ -38,38 +43,44 @@ pub(crate) enum FromPrep {
 pub(crate) fn prepare(
     lease: Vec<LeasedSpan>,
     decoder: &mut RecordDecoder,
-    json: &mut SpanJsonWriter,
+    writer: &mut PieceWriter,
+    compression: Compression,
     now: u64,
 ) -> PreparedBatch {
     let mut corrupt = Vec::new();
     let mut expired = Vec::new();
     let mut spans = Vec::with_capacity(lease.len());
     let guess: usize = lease.iter().map(|l| l.record.len() * 3).sum();
-    let mut body = Vec::with_capacity(guess + 64);
-    body.extend_from_slice(BODY_START);
+    let mut buf = Vec::with_capacity(guess + 64);
+    writer.begin(&mut buf);
     for l in lease {
         match decoder.decode(&l.record) {
             Err(e) => corrupt.push((l.row_id, e.reason().to_owned())),
             Ok((span, _)) if is_expired(&span, now) => expired.push(l.row_id),
             Ok((span, resource)) => {
-                if !spans.is_empty() {
-                    body.push(b',');
-                }
-                let start = body.len();
-                json.set_now_ns(now);
-                json.write(&mut body, &span, resource);
+                let piece = writer.write(&mut buf, spans.is_empty(), &span, resource, now);
                 spans.push(Prepared {
                     row_id: l.row_id,
-                    json: start..body.len(),
+                    span_id: crate::convert::sent_ids(&span).span,
+                    piece,
                 });
             }
         }
     }
-    body.extend_from_slice(BODY_END);
+    let pieces: Vec<&Piece> = spans.iter().map(|p| &p.piece).collect();
+    let (framing, body) = writer.finish(&mut buf, &pieces);
+    let buf = bytes::Bytes::from(buf);
+    let body = match (body, compression) {
+        (None, Compression::None) => buf.clone(),
+        (Some(b), c) => compress(b, c).into(),
+        (None, c) => compress(buf.to_vec(), c).into(),
+    };
     PreparedBatch {
         corrupt,
         expired,
-        body: body.into(),
+        body,
+        buf,
+        framing,
         spans,
     }
 }
@@ -79,10 +90,10 @@ pub(crate) fn prepare(
 /// hands them over, at most two ahead, on its own connection.
 pub(crate) fn prepare_loop(
     spool: &std::path::Path,
-    project: &str,
+    mut writer: PieceWriter,
+    compression: Compression,
     batch: usize,
     as_of: Option<u64>,
-    opts: ConvertOptions,
     tx: tokio::sync::mpsc::Sender<FromPrep>,
     ctl: std::sync::mpsc::Receiver<()>,
 ) {
@@ -93,7 +104,6 @@ pub(crate) fn prepare_loop(
             return;
         }
     };
-    let mut json = SpanJsonWriter::new(project, opts);
     let mut decoder = RecordDecoder::new();
     let mut cursor = 0i64;
     loop {
@@ -112,7 +122,7 @@ pub(crate) fn prepare_loop(
         };
         cursor = last;
         let now = as_of.unwrap_or_else(now_ns);
-        let msg = FromPrep::Batch(prepare(lease, &mut decoder, &mut json, now));
+        let msg = FromPrep::Batch(prepare(lease, &mut decoder, &mut writer, compression, now));
         if tx.blocking_send(msg).is_err() {
             return;
         }

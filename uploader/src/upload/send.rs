@@ -11,13 +11,16 @@ use crate::policy::parse_retry_after;
 pub(crate) struct Sender {
     pub(crate) client: reqwest::Client,
     pub(crate) url: String,
+    /// Content type, `Content-Encoding`, `x-goog-user-project` and the
+    /// `--header`s: the same on every request. Never logged.
+    pub(crate) headers: reqwest::header::HeaderMap,
 }
 
 pub(crate) enum Answer {
     Http {
         status: u16,
         retry_after: Option<Duration>,
-        body: String,
+        body: bytes::Bytes,
     },
     Transport {
         reason: String,
@@ -26,15 +29,13 @@ pub(crate) enum Answer {
 }
 
 impl Sender {
+    /// Posts `body`; `token` empty: no `Authorization` (`--no-auth`).
     pub(crate) async fn post(&self, token: &str, body: bytes::Bytes) -> Answer {
-        let res = self
-            .client
-            .post(&self.url)
-            .bearer_auth(token)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await;
+        let mut req = self.client.post(&self.url).headers(self.headers.clone());
+        if !token.is_empty() {
+            req = req.bearer_auth(token);
+        }
+        let res = req.body(body).send().await;
         match res {
             Ok(r) => {
                 let status = r.status().as_u16();
@@ -44,7 +45,7 @@ impl Sender {
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| parse_retry_after(v, now));
-                let body = r.text().await.unwrap_or_default();
+                let body = r.bytes().await.unwrap_or_default();
                 Answer::Http {
                     status,
                     retry_after,
