@@ -40,6 +40,15 @@ fn once_delivers_everything_and_exits_0() {
         .all(|k| k.starts_with("projects/proj-from-key/")));
     assert!(s.token_requests() >= 1);
     assert!(s.rejections().is_empty(), "{:?}", s.rejections());
+    // The sink this binary runs against was the one used: OTLP requests
+    // (gzipped by default) or Cloud Trace ones (no OTLP request at all).
+    let encodings = s.request_encodings();
+    if cli::sink_is_otlp() {
+        assert_eq!(encodings.len(), 7, "2500 spans in batches of 400");
+        assert!(encodings.iter().all(|e| e.as_deref() == Some("gzip")));
+    } else {
+        assert!(encodings.is_empty());
+    }
     let r = SpoolReader::open(&spool, &SpoolOptions::default()).unwrap();
     assert_eq!(r.totals().unwrap().rows(), 0);
     assert_eq!(r.counter(Counter::Uploaded).unwrap(), 2500);

@@ -6,13 +6,21 @@ use std::process::{Command, Output};
 
 use crate::standin::StandIn;
 
-/// The sink the end-to-end suite runs against: `--sink otlp` when
-/// `TRACESPOOL_E2E_SINK=otlp`, else Cloud Trace (no flag). `.ci/run` runs
-/// the sink-neutral tests both ways.
+/// The sink the end-to-end suite runs against: `--sink otlp` in the test
+/// binaries whose name starts with `otlp_` (the uploader's `Cargo.toml`
+/// builds each sink-neutral test file twice, once under that prefix) or
+/// when `TRACESPOOL_E2E_SINK=otlp`; else Cloud Trace (no flag). So
+/// `cargo test --workspace` runs the suite against both sinks.
 pub fn sink_args() -> Vec<String> {
-    match std::env::var("TRACESPOOL_E2E_SINK").as_deref() {
-        Ok("otlp") => vec!["--sink".into(), "otlp".into()],
-        _ => Vec::new(),
+    let by_binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().starts_with("otlp_")))
+        .unwrap_or(false);
+    let by_env = std::env::var("TRACESPOOL_E2E_SINK").as_deref() == Ok("otlp");
+    if by_binary || by_env {
+        vec!["--sink".into(), "otlp".into()]
+    } else {
+        Vec::new()
     }
 }
 
