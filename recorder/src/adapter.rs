@@ -24,10 +24,11 @@ use crate::limits;
 use crate::recorder::Recorder;
 
 /// A resource for the spans of an adapter, made by
-/// [`Recorder::span_resource`]. Cheap to clone.
+/// [`Recorder::span_resource`]. Cheap to clone; valid with the recorder
+/// (and its clones) that made it.
 #[derive(Clone)]
 pub struct SpanResource {
-    pub(crate) encoder: Arc<RecordEncoder>,
+    id: u32,
     resource: Arc<Resource>,
 }
 
@@ -52,11 +53,26 @@ impl Recorder {
     }
 
     /// A resource that [`Recorder::record_finished_with`] attaches instead
-    /// of the recorder's. Fails only if the resource alone exceeds the
-    /// record size limit (16 MiB).
+    /// of the recorder's. The recorder keeps one entry per distinct
+    /// resource (asking twice for the same one gives the same entry), and
+    /// its writer encodes each once. Fails only if the resource alone
+    /// exceeds the record size limit (16 MiB).
     pub fn span_resource(&self, resource: Resource) -> Result<SpanResource, EncodeError> {
+        let mut list = self
+            .shared
+            .span_resources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let index = match list.iter().position(|(r, _)| *r == resource) {
+            Some(i) => i,
+            None => {
+                let encoder = Arc::new(RecordEncoder::new(&resource)?);
+                list.push((resource.clone(), encoder));
+                list.len() - 1
+            }
+        };
         Ok(SpanResource {
-            encoder: Arc::new(RecordEncoder::new(&resource)?),
+            id: index as u32 + 1,
             resource: Arc::new(resource),
         })
     }
@@ -97,7 +113,7 @@ impl Recorder {
         fill(&mut data);
         apply_caps(&mut data);
         data.end_ns = data.end_ns.max(data.start_ns);
-        data.set_encoder(resource.map(|r| r.encoder.clone()));
+        data.set_resource(resource.map_or(0, |r| r.id));
         handle.submit(data);
     }
 }

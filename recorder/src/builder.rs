@@ -191,6 +191,7 @@ impl RecorderBuilder {
             sampler: self.sampler,
             encoder,
             resource,
+            span_resources: Mutex::new(Vec::new()),
             sampled_out: AtomicU64::new(0),
             dropped_other: AtomicU64::new(0),
             dequeued: AtomicU64::new(0),
@@ -218,6 +219,7 @@ impl RecorderBuilder {
             flush_interval: self.flush_interval,
             max_batch: self.max_batch,
             reported: RecorderDrops::default(),
+            span_encoders: Vec::new(),
         };
         let handle = std::thread::Builder::new()
             .name("tracespool-writer".into())

@@ -40,6 +40,9 @@ pub(crate) struct Shared {
     pub(crate) encoder: RecordEncoder,
     /// The resource `encoder` attaches.
     pub(crate) resource: Resource,
+    /// Adapters' resources ([`crate::SpanResource`]): id `i + 1` is entry
+    /// `i`. Append-only, one entry per distinct resource.
+    pub(crate) span_resources: Mutex<Vec<(Resource, Arc<RecordEncoder>)>>,
     // Hot-path counters, touched only on their (rare) events.
     pub(crate) sampled_out: AtomicU64,
     pub(crate) dropped_other: AtomicU64,

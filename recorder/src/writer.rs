@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use std::borrow::Cow;
 
-use tracespool_schema::{is_blank, UNNAMED_SPAN};
+use tracespool_schema::{is_blank, RecordEncoder, UNNAMED_SPAN};
 use tracespool_spool::{NewRow, RecorderDrops};
 
 use crate::handoff::Shared;
@@ -25,6 +25,9 @@ pub(crate) struct Writer {
     pub(crate) flush_interval: Duration,
     pub(crate) max_batch: usize,
     pub(crate) reported: RecorderDrops,
+    /// This thread's copy of the adapters' resource encoders
+    /// (`Shared::span_resources`), refreshed when a new id shows up.
+    pub(crate) span_encoders: Vec<Arc<RecordEncoder>>,
 }
 
 impl Writer {
@@ -105,11 +108,19 @@ impl Writer {
                 d.name = Cow::Borrowed(UNNAMED_SPAN);
             }
             // `usize::MAX` marks a span that is not written.
-            match d
-                .encoder()
-                .unwrap_or(&sh.encoder)
-                .append_to(d, &mut self.arena)
-            {
+            let encoder = match d.resource() {
+                0 => &sh.encoder,
+                id => {
+                    let i = id as usize - 1;
+                    if i >= self.span_encoders.len() {
+                        // A resource registered since: refresh the copy.
+                        let list = sh.span_resources.lock().unwrap_or_else(|e| e.into_inner());
+                        self.span_encoders = list.iter().map(|(_, e)| e.clone()).collect();
+                    }
+                    self.span_encoders.get(i).map_or(&sh.encoder, |e| &**e)
+                }
+            };
+            match encoder.append_to(d, &mut self.arena) {
                 Ok(()) => self.ends.push(self.arena.len()),
                 Err(_) => {
                     self.ends.push(usize::MAX);

@@ -14,7 +14,10 @@ use crate::standin::StandIn;
 pub fn sink_args() -> Vec<String> {
     let by_binary = std::env::current_exe()
         .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().starts_with("otlp_")))
+        .and_then(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().starts_with("otlp_"))
+        })
         .unwrap_or(false);
     let by_env = std::env::var("TRACESPOOL_E2E_SINK").as_deref() == Ok("otlp");
     if by_binary || by_env {

@@ -34,7 +34,8 @@ impl Request {
 
 /// What to do with a request.
 pub enum Reply {
-    /// Answer: status, extra headers, JSON body.
+    /// Answer: status, extra headers, body (JSON unless the extra headers
+    /// name another `Content-Type`).
     Respond(u16, Vec<(String, String)>, Vec<u8>),
     /// Close the connection with a TCP reset and no answer.
     Reset,
@@ -217,11 +218,17 @@ fn serve(stream: TcpStream, handler: Handler, stop: Arc<AtomicBool>, date_offset
             }
             Reply::Respond(status, extra, body) => {
                 let mut out = format!(
-                    "HTTP/1.1 {status} {}\r\nDate: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+                    "HTTP/1.1 {status} {}\r\nDate: {}\r\nContent-Length: {}\r\n",
                     reason(status),
                     http_date(date_offset.load(Ordering::Relaxed)),
                     body.len()
                 );
+                if !extra
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                {
+                    out.push_str("Content-Type: application/json\r\n");
+                }
                 for (k, v) in extra {
                     out.push_str(&format!("{k}: {v}\r\n"));
                 }

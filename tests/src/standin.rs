@@ -114,6 +114,21 @@ struct State {
     /// Accepted OTLP spans (with their resource and scope) as OTLP/JSON,
     /// when asked to keep them.
     otlp_kept: Option<Vec<Value>>,
+    /// Request bodies as received, with their content headers, when asked
+    /// (up to the given number).
+    kept_bodies: Option<(usize, Vec<KeptRequest>)>,
+}
+
+/// A request body as it arrived, with the headers that say how to read
+/// it (for replaying it in benchmarks).
+#[derive(Debug, Clone)]
+pub struct KeptRequest {
+    /// The request path.
+    pub path: String,
+    /// `Content-Type`, `Content-Encoding` and `x-goog-user-project`, when set.
+    pub headers: Vec<(String, String)>,
+    /// The body, as sent (compressed if it was).
+    pub body: Vec<u8>,
 }
 
 #[path = "otlp_receiver.rs"]
@@ -326,6 +341,24 @@ impl StandIn {
             .collect();
     }
 
+    /// Keeps the first `max` request bodies from now on
+    /// ([`StandIn::kept_requests`]).
+    pub fn keep_request_bodies(&self, max: usize) {
+        self.state.0.lock().unwrap().kept_bodies = Some((max, Vec::new()));
+    }
+
+    /// The kept requests, in arrival order.
+    pub fn kept_requests(&self) -> Vec<KeptRequest> {
+        self.state
+            .0
+            .lock()
+            .unwrap()
+            .kept_bodies
+            .as_ref()
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
     /// OTLP partial successes do not name the rejected spans.
     pub fn otlp_partial_success_anonymous(&self) {
         self.state.0.lock().unwrap().otlp.anonymous_partial = true;
@@ -390,6 +423,22 @@ fn handle(
                 None,
             ),
         };
+    }
+    {
+        let mut st = state.0.lock().unwrap();
+        if let Some((max, kept)) = &mut st.kept_bodies {
+            if kept.len() < *max && req.path != "/token" {
+                let headers = ["Content-Type", "Content-Encoding", "x-goog-user-project"]
+                    .into_iter()
+                    .filter_map(|h| req.header(h).map(|v| (h.to_string(), v.to_string())))
+                    .collect();
+                kept.push(KeptRequest {
+                    path: req.path.clone(),
+                    headers,
+                    body: req.body.clone(),
+                });
+            }
+        }
     }
     if req.path == "/v1/traces" {
         return otlp::handle_otlp(req, state);
@@ -470,6 +519,40 @@ fn handle(
             ),
             None,
         );
+    }
+    // A gzipped body (`--compression gzip`) is inflated first; Google does
+    // not document gzip for batchWrite, so the uploader sends it only when
+    // asked.
+    let mut req = req;
+    match req.header("Content-Encoding") {
+        None | Some("identity") => {}
+        Some("gzip") => {
+            let mut out = Vec::new();
+            if std::io::Read::read_to_end(
+                &mut flate2::read::GzDecoder::new(&req.body[..]),
+                &mut out,
+            )
+            .is_err()
+            {
+                return json_reply(
+                    400,
+                    google_error(400, "INVALID_ARGUMENT", "body is not valid gzip"),
+                    None,
+                );
+            }
+            req.body = out;
+        }
+        Some(other) => {
+            return json_reply(
+                415,
+                google_error(
+                    415,
+                    "INVALID_ARGUMENT",
+                    &format!("Content-Encoding {other}"),
+                ),
+                None,
+            )
+        }
     }
     let no_poison = HashSet::new();
     let mut ids: Vec<(u128, u64)> = Vec::new();

@@ -1,29 +1,32 @@
-//! Upload throughput: spans per second from a spool of pending spans
-//! (1,000,000 by default; `TRACESPOOL_BENCH_SPANS` overrides) to the local
-//! Cloud Trace stand-in, over real HTTP on 127.0.0.1 with a real OAuth
-//! token, by the real `tracespool upload --once` binary. The stand-in runs
-//! as its own process (this benchmark binary, started again in stand-in
-//! mode), as a real Cloud Trace endpoint would be. In the same run, the
-//! stand-in alone: the same request bodies posted back to back on one
-//! keep-alive connection, so it is visible whether the stand-in is the
-//! bottleneck. The uploader's peak RSS and both processes' CPU time are
-//! printed (the uploader streams; it never loads the whole spool).
+//! Upload throughput per sink and compression: spans per second from a
+//! spool of pending spans (1,000,000 by default; `TRACESPOOL_BENCH_SPANS`
+//! overrides; `TRACESPOOL_BENCH_RUNS` runs each, 3 by default) to the local
+//! stand-in (Cloud Trace v2 JSON, or OTLP protobuf), over real HTTP on
+//! 127.0.0.1 with a real OAuth token, by the real `tracespool upload
+//! --once` binary. The stand-in runs as its own process (this benchmark
+//! binary, started again in stand-in mode), as a real endpoint would be. In
+//! the same run, the stand-in alone: the same requests posted back to back
+//! on one keep-alive connection, so it is visible whether the stand-in is
+//! the bottleneck. Printed per configuration: spans/s (min / median / max),
+//! bytes on the wire per span (the spool's `upload_bytes`), both
+//! processes' CPU per span, the uploader's peak RSS (it streams; it never
+//! loads the whole spool).
 //!
 //! The spool is created under `TRACESPOOL_BENCH_DIR`, else under the
 //! target directory (the real disk in a normal checkout); the file system
 //! is printed.
 //!
-//! `cargo bench -p tracespool-uploader --bench upload_throughput`
+//! `cargo bench -p tracespool-uploader --bench upload_throughput [-- FILTER]`
+//! (FILTER: e.g. `otlp`, `cloudtrace/none`)
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, Criterion, SamplingMode, Throughput};
 use tracespool_spool::{Counter, SpoolOptions, SpoolReader};
 use tracespool_tests::bench_dir::{bench_dir, filesystem_of};
-use tracespool_tests::standin::StandIn;
+use tracespool_tests::standin::{KeptRequest, StandIn};
 use tracespool_tests::{record_spans, test_account, write_key_file};
 
 /// Set in the child process that runs the stand-in.
@@ -159,49 +162,67 @@ fn token(key: &Path) -> String {
     })
 }
 
-/// The bodies `upload --dry-run` would send.
-fn bodies(spool: &Path, max: usize) -> Vec<Vec<u8>> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tracespool"))
-        .args([
-            "upload",
-            "--dry-run",
-            "--project",
-            "bench-project",
-            "--spool",
-        ])
-        .arg(spool)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = Vec::new();
-    for line in BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .take(max)
-    {
-        let line = line.unwrap();
-        let at = line.find(",\"body\":").unwrap() + 8;
-        out.push(line.as_bytes()[at..line.len() - 1].to_vec());
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    out
+/// One configuration: the sink and the compression.
+#[derive(Clone, Copy)]
+struct Config {
+    sink: &'static str,
+    compression: &'static str,
 }
 
-/// Posts every body on one keep-alive connection; returns the elapsed time.
-fn post_all(addr: &str, token: &str, bodies: &[Vec<u8>]) -> Duration {
+impl Config {
+    fn flags(&self) -> [&'static str; 4] {
+        ["--sink", self.sink, "--compression", self.compression]
+    }
+}
+
+/// The first `max` requests the uploader sends for `spool` with `cfg`, as
+/// an in-process stand-in received them (for replaying them to the
+/// stand-in process alone).
+fn requests(dir: &Path, spool: &Path, cfg: Config, max: usize) -> Vec<KeptRequest> {
+    let s = StandIn::start(0, test_account(), 2).unwrap();
+    s.keep_request_bodies(max);
+    // Its own directory: the stand-in process's key file stays as it is.
+    let dir = dir.join("capture");
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = write_key_file(&dir, &s, "bench-project");
+    let copy = dir.join("capture.spool");
+    copy_spool(spool, &copy);
+    let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
+        .args(["upload", "--once", "--spool"])
+        .arg(&copy)
+        .args(["--endpoint", &s.endpoint(), "--credentials"])
+        .arg(&key)
+        .args(cfg.flags())
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.kept_requests()
+}
+
+/// Posts every request on one keep-alive connection; returns the elapsed
+/// time.
+fn post_all(addr: &str, token: &str, requests: &[KeptRequest]) -> Duration {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_nodelay(true).unwrap();
     let mut r = BufReader::new(s.try_clone().unwrap());
     let start = Instant::now();
-    for b in bodies {
-        let head = format!(
-            "POST /v2/projects/bench/traces:batchWrite HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            b.len()
+    for q in requests {
+        let mut head = format!(
+            "POST {} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n",
+            q.path,
+            q.body.len()
         );
+        for (k, v) in &q.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
         s.write_all(head.as_bytes()).unwrap();
-        s.write_all(b).unwrap();
+        s.write_all(&q.body).unwrap();
         let mut status = String::new();
         r.read_line(&mut status).unwrap();
         assert!(status.contains(" 200 "), "{status}");
@@ -233,98 +254,141 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
-fn bench(c: &mut Criterion) {
-    let n = spans();
-    let base = bench_dir(env!("CARGO_TARGET_TMPDIR"));
-    eprintln!("spool in {} ({})", base.display(), filesystem_of(&base));
-    let dir = tempfile::tempdir_in(&base).unwrap();
-    let tpl = template(dir.path(), n);
-    let s = StandInProcess::start(dir.path());
-    let key = s.key.clone();
-    let addr = s.endpoint.trim_start_matches("http://").to_owned();
-    let tok = token(&key);
-    let sample = bodies(&tpl, 100);
-    let sample_spans: u64 = 1000 * sample.len() as u64;
-
-    let mut g = c.benchmark_group("upload");
-    g.sampling_mode(SamplingMode::Flat);
-    g.sample_size(10);
-    g.warm_up_time(Duration::from_secs(1));
-    g.measurement_time(Duration::from_secs(20));
-    g.throughput(Throughput::Elements(sample_spans));
-    g.bench_function("standin_alone_one_connection", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| post_all(&addr, &tok, &sample)).sum())
-    });
-    g.throughput(Throughput::Elements(n as u64));
-    let spool = dir.path().join("run.spool");
-    let mut peak = 0u64;
-    let mut runs = 0u64;
-    let (mut uploader_cpu, mut standin_cpu, mut wall) = (0.0, 0.0, 0.0);
-    g.bench_function("uploader_end_to_end", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                copy_spool(&tpl, &spool);
-                let standin_before = s.cpu_seconds();
-                let start = Instant::now();
-                let child = Command::new(env!("CARGO_BIN_EXE_tracespool"))
-                    .args(["upload", "--once", "--max-duration", "30m", "--spool"])
-                    .arg(&spool)
-                    .args(["--endpoint", &s.endpoint, "--credentials"])
-                    .arg(&key)
-                    .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
-                    .stderr(std::process::Stdio::null())
-                    .spawn()
-                    .unwrap();
-                let (code, cpu) = loop {
-                    if let Some(done) = exited(child.id()) {
-                        break done;
-                    }
-                    if let Some(kib) = peak_rss_kib(child.id()) {
-                        peak = peak.max(kib);
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                };
-                drop(child);
-                let took = start.elapsed();
-                total += took;
-                runs += 1;
-                wall += took.as_secs_f64();
-                uploader_cpu += cpu;
-                standin_cpu += s.cpu_seconds() - standin_before;
-                assert_eq!(code, 0, "uploader exit code");
-                let r = SpoolReader::open(&spool, &SpoolOptions::default()).unwrap();
-                assert_eq!(r.totals().unwrap().rows(), 0, "every span left the spool");
-                assert_eq!(r.counter(Counter::Uploaded).unwrap(), n as u64);
-            }
-            total
-        })
-    });
-    g.finish();
-    let (accepted, rejected) = s.stop();
-    let posted_alone = accepted - runs * n as u64;
-    eprintln!(
-        "uploader peak RSS: {peak} KiB (for {n} pending spans); per run: {:.2} s wall, \
-         uploader {:.2} s CPU, stand-in {:.2} s CPU",
-        wall / runs as f64,
-        uploader_cpu / runs as f64,
-        standin_cpu / runs as f64
-    );
-    assert_eq!(rejected, 0, "the stand-in rejected requests");
-    assert_eq!(
-        posted_alone % sample_spans,
-        0,
-        "the stand-in accepted {accepted} spans: every span exactly once per run"
-    );
+/// What one upload run measured.
+struct Run {
+    secs: f64,
+    uploader_cpu: f64,
+    standin_cpu: f64,
+    bytes: u64,
+    peak_kib: u64,
 }
 
-criterion_group!(benches, bench);
+fn upload_run(s: &StandInProcess, tpl: &Path, spool: &Path, n: usize, cfg: Config) -> Run {
+    copy_spool(tpl, spool);
+    let standin_before = s.cpu_seconds();
+    let start = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_tracespool"))
+        .args(["upload", "--once", "--max-duration", "30m", "--spool"])
+        .arg(spool)
+        .args(["--endpoint", &s.endpoint, "--credentials"])
+        .arg(&s.key)
+        .args(cfg.flags())
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut peak_kib = 0;
+    let (code, uploader_cpu) = loop {
+        if let Some(done) = exited(child.id()) {
+            break done;
+        }
+        if let Some(kib) = peak_rss_kib(child.id()) {
+            peak_kib = peak_kib.max(kib);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(child);
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(code, 0, "uploader exit code");
+    let r = SpoolReader::open(spool, &SpoolOptions::default()).unwrap();
+    assert_eq!(r.totals().unwrap().rows(), 0, "every span left the spool");
+    assert_eq!(r.counter(Counter::Uploaded).unwrap(), n as u64);
+    Run {
+        secs,
+        uploader_cpu,
+        standin_cpu: s.cpu_seconds() - standin_before,
+        bytes: r.counter(Counter::UploadBytes).unwrap(),
+        peak_kib,
+    }
+}
+
+fn range(v: &mut [f64]) -> (f64, f64, f64) {
+    v.sort_by(|a, b| a.total_cmp(b));
+    (v[0], v[v.len() / 2], v[v.len() - 1])
+}
 
 fn main() {
     if let Some(dir) = std::env::var_os(STANDIN_MODE) {
         run_standin(Path::new(&dir));
         return;
     }
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    // `cargo bench` passes `--bench`; a filter picks configurations, e.g.
+    // `-- otlp` or `-- cloudtrace/none`.
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let runs: usize = std::env::var("TRACESPOOL_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let n = spans();
+    let base = bench_dir(env!("CARGO_TARGET_TMPDIR"));
+    eprintln!("spool in {} ({})", base.display(), filesystem_of(&base));
+    let dir = tempfile::tempdir_in(&base).unwrap();
+    let tpl = template(dir.path(), n);
+    let s = StandInProcess::start(dir.path());
+    let addr = s.endpoint.trim_start_matches("http://").to_owned();
+    let tok = token(&s.key);
+    let spool = dir.path().join("run.spool");
+    let mut alone_spans = 0u64;
+    eprintln!(
+        "{n} pending spans per run, {runs} runs per configuration; spans/s as min / median / max"
+    );
+    for cfg in [
+        Config {
+            sink: "cloudtrace",
+            compression: "none",
+        },
+        Config {
+            sink: "cloudtrace",
+            compression: "gzip",
+        },
+        Config {
+            sink: "otlp",
+            compression: "none",
+        },
+        Config {
+            sink: "otlp",
+            compression: "gzip",
+        },
+    ] {
+        let name = format!("{}/{}", cfg.sink, cfg.compression);
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        // The stand-in alone, on the same requests (batches of 1000).
+        let sample = requests(dir.path(), &tpl, cfg, 100);
+        let sample_spans = 1000 * sample.len() as u64;
+        let mut alone: Vec<f64> = (0..3)
+            .map(|_| sample_spans as f64 / post_all(&addr, &tok, &sample).as_secs_f64())
+            .collect();
+        alone_spans += 3 * sample_spans;
+        let (mut rate, mut up_cpu, mut si_cpu) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut bytes, mut peak) = (0u64, 0u64);
+        for _ in 0..runs {
+            let r = upload_run(&s, &tpl, &spool, n, cfg);
+            rate.push(n as f64 / r.secs);
+            up_cpu.push(r.uploader_cpu * 1e9 / n as f64);
+            si_cpu.push(r.standin_cpu * 1e9 / n as f64);
+            bytes = r.bytes;
+            peak = peak.max(r.peak_kib);
+        }
+        let (a0, a1, a2) = range(&mut alone);
+        let (r0, r1, r2) = range(&mut rate);
+        let (_, u1, _) = range(&mut up_cpu);
+        let (_, s1, _) = range(&mut si_cpu);
+        eprintln!(
+            "{name:<16} uploader {r0:>7.0} / {r1:>7.0} / {r2:>7.0} spans/s | stand-in alone {a0:>7.0} / {a1:>7.0} / {a2:>7.0} | \
+             {:.1} bytes/span on the wire | uploader CPU {u1:.0} ns/span, stand-in CPU {s1:.0} ns/span | peak RSS {peak} KiB",
+            bytes as f64 / n as f64
+        );
+    }
+    let (accepted, rejected) = s.stop();
+    assert_eq!(rejected, 0, "the stand-in rejected requests");
+    assert_eq!(
+        (accepted - alone_spans) % n as u64,
+        0,
+        "the stand-in accepted {accepted} spans: every span exactly once per run"
+    );
 }
