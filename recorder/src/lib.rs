@@ -55,6 +55,7 @@ mod builder;
 mod clock;
 mod context;
 mod handoff;
+pub mod intern;
 mod propagation;
 mod queue;
 mod recorder;

@@ -3,16 +3,16 @@
 //! A pure function of its input ([`fill_span`]), unit-tested on its own.
 //! Strings move without a copy where OpenTelemetry owns them (span names,
 //! owned values, status messages); keys, the scope's name and version and
-//! repeating short string values are interned (see `intern`), because
+//! repeating short string values are interned (`tracespool::intern`), because
 //! OpenTelemetry does not hand out its `'static` strings.
 
 use std::borrow::Cow;
 use std::time::SystemTime;
 
-use crate::intern::{intern, intern_value};
 use opentelemetry::trace::{SpanContext, SpanKind as OtelKind, Status as OtelStatus};
 use opentelemetry::{Array, KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData as OtelSpan;
+use tracespool::intern;
 use tracespool::schema::{
     Attribute, AttributeValue, InstrumentationScope, Link, LinkKind, SpanData, SpanId, SpanKind,
     Status, StatusCode, Str, TimeEvent, TimeEventKind, TraceId,
@@ -73,9 +73,9 @@ pub fn fill_span(out: &mut SpanData, span: OtelSpan) {
     };
     let scope = &span.instrumentation_scope;
     out.scope = InstrumentationScope {
-        name: intern(scope.name()),
-        version: intern(scope.version().unwrap_or_default()),
-        schema_url: intern(scope.schema_url().unwrap_or_default()),
+        name: intern::key(scope.name()),
+        version: intern::key(scope.version().unwrap_or_default()),
+        schema_url: intern::key(scope.schema_url().unwrap_or_default()),
         attributes: scope.attributes().cloned().map(attribute).collect(),
     };
 }
@@ -109,7 +109,7 @@ fn kind(k: &OtelKind) -> SpanKind {
 /// One attribute; arrays stay arrays.
 pub fn attribute(kv: KeyValue) -> Attribute {
     Attribute {
-        key: intern(kv.key.as_str()),
+        key: intern::key(kv.key.as_str()),
         value: value(kv.value),
     }
 }
@@ -119,7 +119,11 @@ fn value(v: Value) -> AttributeValue {
         Value::Bool(b) => AttributeValue::Bool(b),
         Value::I64(i) => AttributeValue::Int(i),
         Value::F64(f) => AttributeValue::Float(f),
-        Value::String(s) => AttributeValue::String(intern_value(s)),
+        Value::String(s) => AttributeValue::String(match intern::repeated_value(s.as_str()) {
+            Some(t) => Cow::Borrowed(t),
+            // Moved, not copied, when OpenTelemetry owns it.
+            None => Cow::Owned(String::from(s)),
+        }),
         Value::Array(Array::Bool(v)) => AttributeValue::BoolArray(v),
         Value::Array(Array::I64(v)) => AttributeValue::IntArray(v),
         Value::Array(Array::F64(v)) => AttributeValue::FloatArray(v),

@@ -66,7 +66,6 @@
 
 mod convert;
 mod exporter;
-mod intern;
 mod processor;
 mod resource;
 

@@ -134,7 +134,20 @@ impl<T: AttributeSink> Visit for Fields<T> {
         self.put(field, AttributeValue::Float(value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.text(field, value.to_owned());
+        match field.name() {
+            "otel.name"
+            | "otel.kind"
+            | "otel.status_code"
+            | "otel.status_message"
+            | "message"
+            | "error" => self.text(field, value.to_owned()),
+            // Not copied when the same text comes from the same place again
+            // (a literal, usually): see `tracespool::intern`.
+            _ => self.put(
+                field,
+                AttributeValue::String(tracespool::intern::value(value)),
+            ),
+        }
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         // The error and its sources, as `err: source: source`.

@@ -1,13 +1,14 @@
-//! Interning of attribute keys and scope names, so that converting a span
-//! does not allocate a copy of each key.
+//! Interning for adapters: strings that an instrumentation library hands
+//! over as `&str` (often `'static` underneath, but not typed so) become
+//! [`Str`]s without a copy per span.
 //!
 //! OpenTelemetry keeps `'static` keys as `&'static str` but hands them out
-//! only as `&str`, so converting a `KeyValue` would copy every key (one
-//! allocation, and one free later, per attribute: most of the processor's
-//! cost on the caller's thread). Keys come from a small set, so each
-//! distinct key is copied once into a process-wide, bounded table of leaked
-//! `&'static str`, and a span's key is then found in a per-thread cache
-//! indexed by the key's address, checked by content:
+//! only as `&str`, and `tracing` passes field values as `&str`; copying
+//! each (one allocation, and one free later, per attribute) was most of an
+//! adapter's cost on the caller's thread. Keys come from a small set, so
+//! each distinct key is copied once into a process-wide, bounded table of
+//! leaked `&'static str` ([`key`]), and a span's key is then found in a
+//! per-thread cache indexed by the key's address, checked by content:
 //!
 //! * **Correct whatever the source:** a hit needs the same address, length
 //!   and bytes, so a freed key whose address is reused for other text is a
@@ -16,7 +17,7 @@
 //!   [`MAX_INTERNED_LEN`] bytes each (about 1 MiB); beyond that, keys are
 //!   copied per span as before.
 //!
-//! String values ([`intern_value`]) are often unique (ids, paths), so a
+//! String values ([`repeated_value`]) are often unique (ids, paths), so a
 //! value is interned only once it was seen twice at the same address with
 //! the same content (a `'static` value always is; a unique value never
 //! is), in a table of its own with the same bounds; a value seen once
@@ -27,7 +28,7 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use tracespool::schema::Str;
+use tracespool_schema::Str;
 
 /// Most distinct strings interned per process.
 pub const MAX_INTERNED: usize = 4096;
@@ -66,12 +67,15 @@ fn fnv1a(s: &str) -> u64 {
     })
 }
 
-/// A string value as a [`Str`]: interned (borrowed) when it repeats,
-/// else the value itself (moved when OpenTelemetry owns it).
-pub fn intern_value(v: opentelemetry::StringValue) -> Str {
-    let s = v.as_str();
-    if s.is_empty() || s.len() > MAX_VALUE_LEN {
-        return Cow::Owned(String::from(v));
+/// The interned copy of a string value that repeats (seen before at the
+/// same address with the same content), or `None`: the caller copies or
+/// moves it then.
+pub fn repeated_value(s: &str) -> Option<&'static str> {
+    if s.is_empty() {
+        return Some("");
+    }
+    if s.len() > MAX_VALUE_LEN {
+        return None;
     }
     let addr = s.as_ptr() as usize;
     let i = slot(addr, s.len());
@@ -93,9 +97,14 @@ pub fn intern_value(v: opentelemetry::StringValue) -> Str {
         e.seen_hash = h;
         None
     });
-    match found {
-        Ok(Some(t)) => Cow::Borrowed(t),
-        _ => Cow::Owned(String::from(v)),
+    found.ok().flatten()
+}
+
+/// A string value as a [`Str`]: interned when it repeats, else copied.
+pub fn value(s: &str) -> Str {
+    match repeated_value(s) {
+        Some(t) => Cow::Borrowed(t),
+        None => Cow::Owned(s.to_owned()),
     }
 }
 
@@ -103,9 +112,10 @@ fn slot(addr: usize, len: usize) -> usize {
     ((addr >> 3) ^ (addr >> 11) ^ len) % SLOTS
 }
 
-/// `s` as a [`Str`]: borrowed from the intern table when it is (or can
-/// be) interned, else a copy.
-pub fn intern(s: &str) -> Str {
+/// A key (or another string from a small set: a scope's name) as a
+/// [`Str`]: borrowed from the intern table when it is (or can be)
+/// interned, else a copy.
+pub fn key(s: &str) -> Str {
     if s.is_empty() {
         return Cow::Borrowed("");
     }
@@ -154,12 +164,12 @@ mod tests {
 
     #[test]
     fn interned_keys_are_borrowed_and_equal() {
-        let a = intern("http.request.method");
+        let a = key("http.request.method");
         assert!(matches!(a, Cow::Borrowed(_)));
         assert_eq!(a, "http.request.method");
         // Another address with the same text: the same interned string.
         let owned = String::from("http.request.method");
-        let b = intern(&owned);
+        let b = key(&owned);
         assert_eq!(b, "http.request.method");
         assert_eq!(a.as_ptr(), b.as_ptr());
     }
@@ -167,10 +177,10 @@ mod tests {
     #[test]
     fn a_reused_address_with_other_text_is_not_a_hit() {
         let mut buf = String::from("key.one");
-        let a = intern(&buf);
+        let a = key(&buf);
         buf.clear();
         buf.push_str("key.two");
-        let b = intern(&buf);
+        let b = key(&buf);
         assert_eq!(a, "key.one");
         assert_eq!(b, "key.two");
     }
@@ -178,21 +188,21 @@ mod tests {
     #[test]
     fn values_are_interned_only_when_they_repeat() {
         static GET: &str = "GET-interned-test";
-        let first = intern_value(GET.into());
+        let first = value(GET);
         assert!(matches!(first, Cow::Owned(_)), "seen once: copied");
-        let second = intern_value(GET.into());
+        let second = value(GET);
         assert!(matches!(second, Cow::Borrowed(_)), "seen twice: interned");
         assert_eq!(second, GET);
         // A unique value at a reused address is never interned.
         for i in 0..100 {
-            let v = intern_value(format!("user-{i}").into());
-            assert_eq!(v, format!("user-{i}"));
+            let s = format!("user-{i}");
+            assert_eq!(repeated_value(&s), None, "{s}");
         }
     }
 
     #[test]
     fn long_strings_are_copied() {
         let long = "k".repeat(MAX_INTERNED_LEN + 1);
-        assert!(matches!(intern(&long), Cow::Owned(_)));
+        assert!(matches!(key(&long), Cow::Owned(_)));
     }
 }
