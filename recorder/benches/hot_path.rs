@@ -26,6 +26,8 @@ use tracespool::Recorder;
 
 #[path = "support/null_peers.rs"]
 mod null_peers;
+#[path = "support/paired.rs"]
+mod paired;
 use null_peers::{NullExporter, NullSink};
 
 fn tracespool_span(rec: &Recorder, i: i64) {
@@ -115,40 +117,17 @@ fn paired(
     tracer: &opentelemetry_sdk::trace::Tracer,
     otel_started: &AtomicU64,
 ) {
-    const ROUNDS: usize = 21;
     let iters = 400_000 / threads as u64;
-    let mut ratios = Vec::with_capacity(ROUNDS);
-    let (mut ts_ns, mut ot_ns) = (Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        let ts = || run_threads(threads, iters, |i| tracespool_span(rec, i));
-        let ot = || {
+    paired::paired_rounds(
+        &format!("{threads} thread(s)"),
+        ("tracespool", "opentelemetry_sdk"),
+        21,
+        iters,
+        || run_threads(threads, iters, |i| tracespool_span(rec, i)),
+        || {
             otel_started.fetch_add(iters * threads as u64, Ordering::Relaxed);
             run_threads(threads, iters, |i| otel_span(tracer, i))
-        };
-        let (a, b) = if round % 2 == 0 {
-            let a = ts();
-            (a, ot())
-        } else {
-            let b = ot();
-            (ts(), b)
-        };
-        let per = |d: Duration| d.as_nanos() as f64 / iters as f64;
-        ts_ns.push(per(a));
-        ot_ns.push(per(b));
-        ratios.push(per(a) / per(b));
-    }
-    let q = |v: &mut Vec<f64>, p: f64| {
-        v.sort_by(|x, y| x.total_cmp(y));
-        v[((v.len() - 1) as f64 * p).round() as usize]
-    };
-    eprintln!(
-        "paired, {threads} thread(s), {ROUNDS} rounds: tracespool {:.0} ns, opentelemetry_sdk {:.0} ns per span (medians); \
-         ratio median {:.2} (quartiles {:.2}..{:.2})",
-        q(&mut ts_ns, 0.5),
-        q(&mut ot_ns, 0.5),
-        q(&mut ratios, 0.5),
-        q(&mut ratios, 0.25),
-        q(&mut ratios, 0.75),
+        },
     );
 }
 

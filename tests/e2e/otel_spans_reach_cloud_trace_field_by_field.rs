@@ -9,18 +9,9 @@ use opentelemetry::trace::{
     Tracer, TracerProvider as _,
 };
 use opentelemetry::{Array, Context, InstrumentationScope, KeyValue, Value};
-use serde_json::Value as Json;
 use tracespool::{OnFull, Recorder};
 use tracespool_opentelemetry::SpoolSpanProcessor;
-use tracespool_tests::standin::StandIn;
-use tracespool_tests::{cli, test_account, write_key_file};
-
-fn by_name<'a>(spans: &'a [Json], name: &str) -> &'a Json {
-    spans
-        .iter()
-        .find(|s| s["displayName"]["value"] == name)
-        .unwrap_or_else(|| panic!("no span {name}"))
-}
+use tracespool_tests::cli;
 
 #[test]
 fn an_opentelemetry_request_arrives_as_cloud_trace_spans() {
@@ -96,16 +87,10 @@ fn an_opentelemetry_request_arrives_as_cloud_trace_spans() {
         provider.shutdown().unwrap();
         drop(guard);
     }
-    let s = StandIn::start(0, test_account(), 2).unwrap();
-    s.keep_accepted_spans();
-    let key = write_key_file(dir.path(), &s, "otel-e2e");
-    let out = cli::upload_once(env!("CARGO_BIN_EXE_tracespool"), &spool, &s, &key, &[]);
-    cli::expect_exit(&out, 0);
-    assert!(s.rejections().is_empty(), "{:?}", s.rejections());
-    let spans = s.accepted_spans();
+    let spans = cli::upload_to_cloud_trace(env!("CARGO_BIN_EXE_tracespool"), &spool, "otel-e2e");
     assert_eq!(spans.len(), 2);
 
-    let server = by_name(&spans, "POST /orders");
+    let server = cli::span_named(&spans, "POST /orders");
     assert_eq!(server["spanKind"], "SERVER");
     assert_eq!(server["parentSpanId"], "00f067aa0ba902b7");
     assert_eq!(server["sameProcessAsParentSpan"], false);
@@ -137,7 +122,7 @@ fn an_opentelemetry_request_arrives_as_cloud_trace_spans() {
     let t1 = server["endTime"].as_str().unwrap();
     assert!(t0 < t1, "{t0} < {t1}");
 
-    let db = by_name(&spans, "INSERT orders");
+    let db = cli::span_named(&spans, "INSERT orders");
     assert_eq!(db["spanKind"], "CLIENT");
     assert_eq!(db["parentSpanId"], server["spanId"]);
     assert_eq!(db["sameProcessAsParentSpan"], true);

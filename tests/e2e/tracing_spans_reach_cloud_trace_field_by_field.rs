@@ -1,18 +1,9 @@
 //! `tracing` → `TracespoolLayer` → spool → the real `tracespool upload` →
 //! the strict Cloud Trace stand-in, compared field by field.
-use serde_json::Value;
 use tracespool::{OnFull, Recorder};
-use tracespool_tests::standin::StandIn;
-use tracespool_tests::{cli, test_account, write_key_file};
+use tracespool_tests::cli;
 use tracespool_tracing::{SpanExt, TracespoolLayer};
 use tracing_subscriber::prelude::*;
-
-fn by_name<'a>(spans: &'a [Value], name: &str) -> &'a Value {
-    spans
-        .iter()
-        .find(|s| s["displayName"]["value"] == name)
-        .unwrap_or_else(|| panic!("no span {name}"))
-}
 
 #[test]
 fn a_tracing_request_arrives_as_cloud_trace_spans() {
@@ -46,16 +37,10 @@ fn a_tracing_request_arrives_as_cloud_trace_spans() {
         rec.flush().unwrap();
         drop(guard);
     }
-    let s = StandIn::start(0, test_account(), 2).unwrap();
-    s.keep_accepted_spans();
-    let key = write_key_file(dir.path(), &s, "tracing-e2e");
-    let out = cli::upload_once(env!("CARGO_BIN_EXE_tracespool"), &spool, &s, &key, &[]);
-    cli::expect_exit(&out, 0);
-    assert!(s.rejections().is_empty(), "{:?}", s.rejections());
-    let spans = s.accepted_spans();
+    let spans = cli::upload_to_cloud_trace(env!("CARGO_BIN_EXE_tracespool"), &spool, "tracing-e2e");
     assert_eq!(spans.len(), 2);
 
-    let server = by_name(&spans, "GET /items/{id}");
+    let server = cli::span_named(&spans, "GET /items/{id}");
     assert_eq!(server["spanKind"], "SERVER");
     assert_eq!(server["parentSpanId"], "00f067aa0ba902b7");
     assert_eq!(server["sameProcessAsParentSpan"], false);
@@ -82,7 +67,7 @@ fn a_tracing_request_arrives_as_cloud_trace_spans() {
         "INFO"
     );
 
-    let db = by_name(&spans, "SELECT items");
+    let db = cli::span_named(&spans, "SELECT items");
     assert_eq!(db["spanKind"], "CLIENT");
     assert_eq!(db["parentSpanId"], server["spanId"]);
     assert_eq!(db["sameProcessAsParentSpan"], true);

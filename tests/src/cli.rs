@@ -64,3 +64,25 @@ pub fn expect_exit(out: &Output, code: i32) -> String {
     assert_eq!(out.status.code(), Some(code), "{err}");
     err
 }
+
+/// Uploads `spool` (`--once`) with `bin` to a fresh Cloud Trace stand-in
+/// for `project`, asserts that it exits 0 with nothing rejected, and
+/// returns the accepted spans' JSON in arrival order.
+pub fn upload_to_cloud_trace(bin: &str, spool: &Path, project: &str) -> Vec<serde_json::Value> {
+    let dir = spool.parent().unwrap_or(Path::new("."));
+    let s = StandIn::start(0, crate::test_account(), 2).expect("start the stand-in");
+    s.keep_accepted_spans();
+    let key = crate::write_key_file(dir, &s, project);
+    let out = upload_once(bin, spool, &s, &key, &[]);
+    expect_exit(&out, 0);
+    assert!(s.rejections().is_empty(), "{:?}", s.rejections());
+    s.accepted_spans()
+}
+
+/// The accepted span whose display name is `name`.
+pub fn span_named<'a>(spans: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    spans
+        .iter()
+        .find(|s| s["displayName"]["value"] == name)
+        .unwrap_or_else(|| panic!("no span {name}"))
+}

@@ -22,6 +22,8 @@ use tracing_subscriber::prelude::*;
 
 #[path = "../../../recorder/benches/support/null_peers.rs"]
 mod null_peers;
+#[path = "../../../recorder/benches/support/paired.rs"]
+mod paired;
 use null_peers::{NullExporter, NullSink};
 
 /// A span with 4 fields and one event, as instrumented code writes it.
@@ -77,36 +79,16 @@ fn main() {
     run_threads(1, 50_000, &theirs);
 
     for threads in [1usize, 2] {
-        const ROUNDS: usize = 21;
         let iters = 200_000 / threads as u64;
-        let (mut ratios, mut a_ns, mut b_ns) = (Vec::new(), Vec::new(), Vec::new());
-        for round in 0..ROUNDS {
-            let (a, b) = if round % 2 == 0 {
-                let a = run_threads(threads, iters, &ours);
-                (a, run_threads(threads, iters, &theirs))
-            } else {
-                let b = run_threads(threads, iters, &theirs);
-                (run_threads(threads, iters, &ours), b)
-            };
-            otel_started += iters * threads as u64;
-            let per = |d: Duration| d.as_nanos() as f64 / iters as f64;
-            a_ns.push(per(a));
-            b_ns.push(per(b));
-            ratios.push(per(a) / per(b));
-        }
-        let q = |v: &mut Vec<f64>, p: f64| {
-            v.sort_by(|x, y| x.total_cmp(y));
-            v[((v.len() - 1) as f64 * p).round() as usize]
-        };
-        eprintln!(
-            "paired, {threads} thread(s), {ROUNDS} rounds: TracespoolLayer {:.0} ns, tracing-opentelemetry {:.0} ns per span (medians); \
-             ratio median {:.2} (quartiles {:.2}..{:.2})",
-            q(&mut a_ns, 0.5),
-            q(&mut b_ns, 0.5),
-            q(&mut ratios, 0.5),
-            q(&mut ratios, 0.25),
-            q(&mut ratios, 0.75),
+        paired::paired_rounds(
+            &format!("{threads} thread(s)"),
+            ("TracespoolLayer", "tracing-opentelemetry"),
+            21,
+            iters,
+            || run_threads(threads, iters, &ours),
+            || run_threads(threads, iters, &theirs),
         );
+        otel_started += 21 * iters * threads as u64;
     }
     rec.flush().unwrap();
     let st = rec.stats();
