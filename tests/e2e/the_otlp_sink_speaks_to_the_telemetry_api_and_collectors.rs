@@ -224,6 +224,29 @@ fn partial_successes_quarantine_named_spans_and_count_the_rest() {
 }
 
 #[test]
+fn a_400_splits_the_batch_and_loses_nothing() {
+    use tracespool_tests::standin::Fault;
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("s.spool");
+    let ids = record_spans(&spool, 40);
+    let s = StandIn::start(0, test_account(), 2).unwrap();
+    let key = write_key_file(dir.path(), &s, "proj-p1");
+    // The whole batch refused once, then one half refused once more.
+    s.push_faults([Fault::Status(400, None), Fault::Status(400, None)]);
+    let out = cli::upload_once(BIN, &spool, &s, &key, &args(&otlp(&[])));
+    cli::expect_exit(&out, 0);
+    // 40 → 20 (refused) → 10 + 10, then the other 20: five requests, each
+    // span accepted once, none quarantined (no single span was refused).
+    assert_eq!(s.requests(), 5);
+    let by_name = s.accepted_by_name();
+    assert_eq!(by_name.len(), ids.len());
+    assert!(by_name.values().all(|n| *n == 1));
+    let r = SpoolReader::open(&spool, &SpoolOptions::default()).unwrap();
+    let t = r.totals().unwrap();
+    assert_eq!((t.pending_rows, t.quarantined_rows), (0, 0));
+}
+
+#[test]
 fn dry_run_doctor_and_export_speak_otlp() {
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("d.spool");
