@@ -182,6 +182,45 @@ fn a_collector_without_credentials_gets_its_api_key_header() {
     assert!(!err.contains("fetching a new token"), "{err}");
 }
 
+/// Cloud Trace (and Google's Telemetry API) refuse spans over 14 days old,
+/// so the uploader drops them for those; a collector may send them
+/// anywhere, so it gets them.
+#[test]
+fn a_collector_gets_spans_older_than_googles_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("old.spool");
+    {
+        let (rec, guard) = Recorder::builder(&spool)
+            .on_full(OnFull::Block)
+            .build()
+            .unwrap();
+        let day = 24 * 3600 * 1_000_000_000u64;
+        rec.record_finished(|s| {
+            s.trace_id = tracespool::TraceId([7; 16]);
+            s.span_id = tracespool::SpanId([7; 8]);
+            s.name = "three weeks offline".into();
+            s.start_ns = tracespool::now_ns() - 21 * day;
+            s.end_ns = s.start_ns + 1_000;
+        });
+        rec.flush().unwrap();
+        drop(guard);
+    }
+    let s = StandIn::start(0, test_account(), 2).unwrap();
+    s.otlp_collector_mode(&[]);
+    let out = Command::new(BIN)
+        .args(["upload", "--once", "--sink", "otlp", "--no-auth"])
+        .args(["--endpoint", &s.endpoint(), "--spool"])
+        .arg(&spool)
+        .env_remove("GOOGLE_CLOUD_PROJECT")
+        .output()
+        .unwrap();
+    cli::expect_exit(&out, 0);
+    assert_eq!(s.accepted_count(), 1);
+    let r = SpoolReader::open(&spool, &SpoolOptions::default()).unwrap();
+    assert_eq!(r.counter(Counter::UploadExpired).unwrap(), 0);
+    assert_eq!(r.counter(Counter::Uploaded).unwrap(), 1);
+}
+
 #[test]
 fn partial_successes_quarantine_named_spans_and_count_the_rest() {
     let dir = tempfile::tempdir().unwrap();

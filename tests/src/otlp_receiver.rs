@@ -11,7 +11,7 @@
 //!   `gcp.project_id`, equal to the `x-goog-user-project` header.
 //! * Spans: 16- and 8-byte non-zero ids, a parent of 0 or 8 bytes, a
 //!   non-empty name of at most 1024 bytes, a known kind, 0 < start <= end,
-//!   times within the 14-day / 3-day window, attribute keys non-empty, at
+//!   times within the 14-day / 3-day window (not in collector mode), attribute keys non-empty, at
 //!   most 512 bytes and unique, string values of at most 64 KiB, at most
 //!   1024 attributes (span, event, link, scope, resource), 256 events, 128
 //!   links with valid ids, a known status code. One invalid span fails the
@@ -114,7 +114,9 @@ fn nonzero(b: &[u8], len: usize) -> bool {
     b.len() == len && b.iter().any(|x| *x != 0)
 }
 
-fn check_span(s: &Span, as_of: u64) -> Result<(), String> {
+/// `as_of`: the time the Telemetry API's window is judged at; `None`: no
+/// window (a collector takes spans of any age).
+fn check_span(s: &Span, as_of: Option<u64>) -> Result<(), String> {
     let id = hex(&s.span_id);
     if !nonzero(&s.trace_id, 16) {
         return Err(format!("span {id}: invalid trace id"));
@@ -136,8 +138,10 @@ fn check_span(s: &Span, as_of: u64) -> Result<(), String> {
         return Err(format!("span {id}: times {start}..{end}"));
     }
     let (start_s, end_s) = (start / 1_000_000_000, end / 1_000_000_000);
-    if start_s + WINDOW_PAST_S < as_of || end_s > as_of + WINDOW_AHEAD_S {
-        return Err(format!("span {id}: outside the accepted time window"));
+    if let Some(as_of) = as_of {
+        if start_s + WINDOW_PAST_S < as_of || end_s > as_of + WINDOW_AHEAD_S {
+            return Err(format!("span {id}: outside the accepted time window"));
+        }
     }
     check_attributes(&s.attributes, &format!("span {id}"))?;
     if s.events.len() > 256 {
@@ -288,7 +292,7 @@ pub(super) fn handle_otlp(req: crate::http::Request, state: &Shared) -> crate::h
                 }
             }
             for s in &ss.spans {
-                if let Err(why) = check_span(s, as_of) {
+                if let Err(why) = check_span(s, (!mode.collector).then_some(as_of)) {
                     return reject(why);
                 }
                 let id = hex(&s.span_id);

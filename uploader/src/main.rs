@@ -145,9 +145,10 @@ struct UploadArgs {
     /// with it (a real Cloud Trace still refuses spans past its window).
     #[arg(long, hide = true, value_parser = humantime::parse_rfc3339)]
     as_of: Option<std::time::SystemTime>,
-    /// Also send the resource attributes whose key matches this regex
-    /// (besides the service and the monitored-resource labels, which are
-    /// always sent), e.g. `^(service\.version|deployment\.)`.
+    /// Cloud Trace: also send the resource attributes whose key matches
+    /// this regex (besides the service and the monitored-resource labels,
+    /// which are always sent), e.g. `^(service\.version|deployment\.)`.
+    /// (OTLP sends every resource attribute, in the resource.)
     #[arg(long, value_name = "REGEX", value_parser = parse_key_regex)]
     resource_labels: Option<regex::Regex>,
     /// Request body compression [default: gzip for otlp, none for

@@ -71,6 +71,24 @@ impl Sink {
         }
     }
 
+    /// Whether spans past Cloud Trace's 14-day window are dropped before
+    /// sending (counted as `upload_expired`): for Cloud Trace, and for OTLP
+    /// to Google (`*.googleapis.com`), which refuse them. A collector or
+    /// another OTLP backend decides for itself, so nothing is dropped for
+    /// age on the way to it.
+    pub fn expires_old_spans(self, endpoint: &str) -> bool {
+        match self {
+            Sink::Cloudtrace => true,
+            Sink::Otlp => reqwest::Url::parse(endpoint)
+                .ok()
+                .and_then(|u| {
+                    u.host_str()
+                        .map(|h| h == "googleapis.com" || h.ends_with(".googleapis.com"))
+                })
+                .unwrap_or(false),
+        }
+    }
+
     /// The name on the command line.
     pub fn name(self) -> &'static str {
         match self {
@@ -146,6 +164,14 @@ mod tests {
             Sink::Cloudtrace.url("https://cloudtrace.googleapis.com", "proj-p1"),
             "https://cloudtrace.googleapis.com/v2/projects/proj-p1/traces:batchWrite"
         );
+    }
+
+    #[test]
+    fn only_google_destinations_expire_old_spans() {
+        assert!(Sink::Cloudtrace.expires_old_spans("http://127.0.0.1:1"));
+        assert!(Sink::Otlp.expires_old_spans("https://telemetry.googleapis.com"));
+        assert!(!Sink::Otlp.expires_old_spans("https://collector.internal:4318"));
+        assert!(!Sink::Otlp.expires_old_spans("https://googleapis.com.evil.example"));
     }
 
     #[test]

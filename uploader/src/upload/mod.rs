@@ -8,7 +8,8 @@
 //!   quarantined, the count of those it does not name is kept as
 //!   `rejected_by_server`), or when it is quarantined
 //!   (alone, with the server's reason), or when it is past Cloud Trace's
-//!   14-day window (counted as `upload_expired`).
+//!   14-day window and the destination is Google's (counted as
+//!   `upload_expired`; a collector gets every span, however old).
 //! * No deadline deletes data: when offline, without credentials, or
 //!   refused, the uploader waits and retries (or, with `--once`, exits with
 //!   spans left pending).
@@ -42,7 +43,7 @@ mod send;
 
 use self::delete::Deleter;
 use self::framing::{body_of, compress, PieceWriter};
-use self::prepare::{prepare_loop, FromPrep, Prepared, PreparedBatch};
+use self::prepare::{prepare_loop, FromPrep, Plan, Prepared, PreparedBatch};
 use self::send::{Answer, Sender};
 use crate::auth::Auth;
 use crate::convert::ConvertOptions;
@@ -274,6 +275,7 @@ impl Uploader {
             now_ns: as_of.unwrap_or_else(now_ns),
         };
         let project = self.cfg.project.clone();
+        let expire = self.cfg.sink.expires_old_spans(&self.cfg.endpoint);
         let writer = match self.cfg.sink {
             Sink::Cloudtrace => {
                 PieceWriter::Json(Box::new(crate::json::SpanJsonWriter::new(&project, opts)))
@@ -285,7 +287,16 @@ impl Uploader {
         };
         std::thread::Builder::new()
             .name("tracespool-prepare".into())
-            .spawn(move || prepare_loop(&spool, writer, compression, batch, as_of, tx, ctl_rx))
+            .spawn(move || {
+                let plan = Plan {
+                    writer,
+                    compression,
+                    expire,
+                    batch,
+                    as_of,
+                };
+                prepare_loop(&spool, plan, tx, ctl_rx)
+            })
             .context("start the preparing thread")?;
         loop {
             if *self.shutdown.borrow() {

@@ -45,6 +45,7 @@ pub(crate) fn prepare(
     decoder: &mut RecordDecoder,
     writer: &mut PieceWriter,
     compression: Compression,
+    expire: bool,
     now: u64,
 ) -> PreparedBatch {
     let mut corrupt = Vec::new();
@@ -56,7 +57,7 @@ pub(crate) fn prepare(
     for l in lease {
         match decoder.decode(&l.record) {
             Err(e) => corrupt.push((l.row_id, e.reason().to_owned())),
-            Ok((span, _)) if is_expired(&span, now) => expired.push(l.row_id),
+            Ok((span, _)) if expire && is_expired(&span, now) => expired.push(l.row_id),
             Ok((span, resource)) => {
                 let piece = writer.write(&mut buf, spans.is_empty(), &span, resource, now);
                 spans.push(Prepared {
@@ -85,18 +86,36 @@ pub(crate) fn prepare(
     }
 }
 
+/// How the preparing thread makes batches.
+pub(crate) struct Plan {
+    /// Encodes spans for the sink.
+    pub(crate) writer: PieceWriter,
+    pub(crate) compression: Compression,
+    /// Whether spans past the 14-day window are dropped (see
+    /// `Sink::expires_old_spans`).
+    pub(crate) expire: bool,
+    /// Spans per batch.
+    pub(crate) batch: usize,
+    /// The time the window is judged at (`None`: now).
+    pub(crate) as_of: Option<u64>,
+}
+
 /// The preparing thread: leases pending spans oldest first (a cursor on the
 /// row id, so batches in flight are not leased twice), prepares them, and
 /// hands them over, at most two ahead, on its own connection.
 pub(crate) fn prepare_loop(
     spool: &std::path::Path,
-    mut writer: PieceWriter,
-    compression: Compression,
-    batch: usize,
-    as_of: Option<u64>,
+    plan: Plan,
     tx: tokio::sync::mpsc::Sender<FromPrep>,
     ctl: std::sync::mpsc::Receiver<()>,
 ) {
+    let Plan {
+        mut writer,
+        compression,
+        expire,
+        batch,
+        as_of,
+    } = plan;
     let reader = match SpoolReader::open(spool, &SpoolOptions::default()) {
         Ok(r) => r,
         Err(e) => {
@@ -122,7 +141,14 @@ pub(crate) fn prepare_loop(
         };
         cursor = last;
         let now = as_of.unwrap_or_else(now_ns);
-        let msg = FromPrep::Batch(prepare(lease, &mut decoder, &mut writer, compression, now));
+        let msg = FromPrep::Batch(prepare(
+            lease,
+            &mut decoder,
+            &mut writer,
+            compression,
+            expire,
+            now,
+        ));
         if tx.blocking_send(msg).is_err() {
             return;
         }
