@@ -2,7 +2,8 @@
 # The whole chain on one machine, with no Google account:
 #   record spans into a spool -> look at it -> dry-run the upload ->
 #   upload to the local Cloud Trace stand-in (real HTTP, real OAuth JWT flow)
-#   -> look at the spool again.
+#   -> look at the spool again; then apps instrumented with OpenTelemetry and
+#   `tracing`, uploaded over OTLP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -37,3 +38,15 @@ cat "$work/standin.log"
 
 echo "== the spool after the upload"
 "$bin/tracespool" inspect "$work/demo.spool"
+
+echo "== an OpenTelemetry-instrumented job and a tracing-instrumented one, recorded into a second spool"
+trace_otel=$("$bin/examples/otel_job" "$work/apps.spool" | awk '{print $NF}')
+trace_tracing=$("$bin/examples/tracing_job" "$work/apps.spool" | awk '{print $NF}')
+"$bin/tracespool" trace "$work/apps.spool" "$trace_otel"
+"$bin/tracespool" trace "$work/apps.spool" "$trace_tracing"
+
+echo "== uploading them over OTLP (as to Google's Telemetry API: protobuf, gzip, project header)"
+"$bin/tracespool" upload --spool "$work/apps.spool" --once --sink otlp --endpoint "$endpoint" --credentials "$work/key.json"
+sleep 0.6
+tail -n 1 "$work/standin.log"
+"$bin/tracespool" inspect "$work/apps.spool"

@@ -7,8 +7,10 @@
 //! ```
 //!
 //! It writes a service-account key file whose `token_uri` points at itself,
-//! validates every request as Cloud Trace documents it, and prints a line
-//! for each accepted or rejected request.
+//! validates every request as Cloud Trace documents it (and, on
+//! `/v1/traces`, as Google's Telemetry API does for OTLP: `tracespool
+//! upload --sink otlp --endpoint http://127.0.0.1:8085 ...`), and prints a
+//! line for each accepted or rejected request.
 use std::time::Duration;
 
 fn main() {
