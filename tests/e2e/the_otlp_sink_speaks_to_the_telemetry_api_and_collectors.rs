@@ -260,6 +260,12 @@ fn partial_successes_quarantine_named_spans_and_count_the_rest() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["counters"]["rejected_by_server"], 2);
     assert_eq!(v["pending"]["spans"], 0);
+    let out = cli::run(BIN, &["inspect"], &spool2);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("2 of them rejected by the server without a name"),
+        "{text}"
+    );
 }
 
 #[test]

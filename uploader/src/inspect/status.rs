@@ -139,14 +139,20 @@ pub fn inspect(spool: &Path, as_json: bool, check: bool) -> anyhow::Result<u8> {
         c(Counter::BudgetDroppedNewest),
         c(Counter::AgeExpired)
     )?;
+    let rejected = c(Counter::RejectedByServer);
     writeln!(
         out,
-        "uploaded       {} (expired {}, retries {}, possible duplicates {}, {} bytes sent)",
+        "uploaded       {} (expired {}, retries {}, possible duplicates {}, {} bytes sent{})",
         c(Counter::Uploaded),
         c(Counter::UploadExpired),
         c(Counter::UploadRetries),
         c(Counter::UploadPossibleDuplicates),
-        c(Counter::UploadBytes)
+        c(Counter::UploadBytes),
+        if rejected > 0 {
+            format!("; {rejected} of them rejected by the server without a name")
+        } else {
+            String::new()
+        }
     )?;
     let t = |x: Option<u64>| x.map(rfc3339_secs).unwrap_or_else(|| "never".into());
     writeln!(
