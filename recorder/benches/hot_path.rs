@@ -95,15 +95,12 @@ fn bench(c: &mut Criterion) {
     let st = rec.stats();
     let _ = provider.force_flush();
     let started = otel_started.load(Ordering::Relaxed);
-    let got = exported.load(Ordering::Relaxed);
-    eprintln!(
-        "drops: tracespool recorded {} + dropped {} (counted in stats), written {}; \
-         opentelemetry_sdk started {started}, exported {got}, silently dropped {} ({:.1}%)",
-        st.recorded,
-        st.dropped_queue_full,
+    null_peers::report_drops(
+        &st,
         written.load(Ordering::Relaxed),
-        started - got.min(started),
-        100.0 * (started - got.min(started)) as f64 / started.max(1) as f64
+        "opentelemetry_sdk",
+        started,
+        exported.load(Ordering::Relaxed),
     );
     drop(guard);
     let _ = provider.shutdown();

@@ -87,15 +87,12 @@ fn main() {
     rec.flush().unwrap();
     let st = rec.stats();
     let _ = theirs_provider.force_flush();
-    let got = exported.load(Ordering::Relaxed);
-    eprintln!(
-        "drops: tracespool recorded {} + dropped {} (counted in stats), written {}; \
-         batch processor started {otel_started}, exported {got}, silently dropped {} ({:.1}%)",
-        st.recorded,
-        st.dropped_queue_full,
+    null_peers::report_drops(
+        &st,
         written.load(Ordering::Relaxed),
-        otel_started.saturating_sub(got),
-        100.0 * otel_started.saturating_sub(got) as f64 / otel_started.max(1) as f64
+        "batch processor",
+        otel_started,
+        exported.load(Ordering::Relaxed),
     );
     drop(guard);
     let _ = theirs_provider.shutdown();

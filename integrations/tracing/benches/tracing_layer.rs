@@ -93,15 +93,12 @@ fn main() {
     rec.flush().unwrap();
     let st = rec.stats();
     let _ = provider.force_flush();
-    let got = exported.load(Ordering::Relaxed);
-    eprintln!(
-        "drops: tracespool recorded {} + dropped {} (counted in stats), written {}; \
-         tracing-opentelemetry started {otel_started}, exported {got}, silently dropped {} ({:.1}%)",
-        st.recorded,
-        st.dropped_queue_full,
+    null_peers::report_drops(
+        &st,
         written.load(Ordering::Relaxed),
-        otel_started.saturating_sub(got),
-        100.0 * otel_started.saturating_sub(got) as f64 / otel_started.max(1) as f64
+        "tracing-opentelemetry",
+        otel_started,
+        exported.load(Ordering::Relaxed),
     );
     drop(guard);
     let _ = provider.shutdown();

@@ -34,3 +34,22 @@ impl SpanExporter for NullExporter {
         Ok(())
     }
 }
+
+/// Prints each side's drops after a run: tracespool's are counted in its
+/// stats, the batch processor's are silent (started but never exported).
+pub fn report_drops(
+    st: &tracespool::RecorderStats,
+    written: u64,
+    peer: &str,
+    started: u64,
+    exported: u64,
+) {
+    let lost = started.saturating_sub(exported);
+    eprintln!(
+        "drops: tracespool recorded {} + dropped {} (counted in stats), written {written}; \
+         {peer} started {started}, exported {exported}, silently dropped {lost} ({:.1}%)",
+        st.recorded,
+        st.dropped_queue_full,
+        100.0 * lost as f64 / started.max(1) as f64
+    );
+}
