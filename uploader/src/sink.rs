@@ -98,6 +98,37 @@ impl Sink {
     }
 }
 
+/// The headers of every request: content type and encoding, the quota
+/// project for Google's Telemetry API (OTLP with credentials), and the
+/// `--header`s (which may override them). Values are never echoed.
+pub fn request_headers(
+    sink: Sink,
+    compression: Compression,
+    project: &str,
+    authenticated: bool,
+    extra: &[(String, String)],
+) -> anyhow::Result<reqwest::header::HeaderMap> {
+    use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
+    let mut h = HeaderMap::new();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(sink.content_type()));
+    if compression == Compression::Gzip {
+        h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    if sink == Sink::Otlp && authenticated && !project.is_empty() {
+        h.insert(
+            HeaderName::from_static("x-goog-user-project"),
+            HeaderValue::from_str(project).context("the project is not a header value")?,
+        );
+    }
+    for (k, v) in extra {
+        let name = HeaderName::from_bytes(k.as_bytes()).context("a --header name")?;
+        let value = HeaderValue::from_str(v)
+            .map_err(|_| anyhow::anyhow!("the value of header {k} is not a valid header value"))?;
+        h.insert(name, value);
+    }
+    Ok(h)
+}
+
 /// gzip at level 1: on span batches it keeps most of level 6's ratio at
 /// several times its speed (docs/benchmarks.md).
 pub fn gzip(data: &[u8]) -> Vec<u8> {

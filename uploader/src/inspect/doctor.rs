@@ -76,17 +76,17 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
         crate::sink::Sink::Cloudtrace => (client.get(&endpoint).send().await, endpoint.clone()),
         crate::sink::Sink::Otlp => {
             let url = crate::sink::Sink::Otlp.url(&endpoint, "");
-            let mut req = client
-                .post(&url)
-                .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf");
+            // The upload's headers, uncompressed (an empty body).
+            let headers = crate::sink::request_headers(
+                crate::sink::Sink::Otlp,
+                crate::sink::Compression::None,
+                project.as_deref().unwrap_or(""),
+                auth.is_enabled(),
+                &a.cloud.headers,
+            )?;
+            let mut req = client.post(&url).headers(headers);
             if let (Ok(t), true) = (&token, auth.is_enabled()) {
                 req = req.bearer_auth(t);
-                if let Ok(p) = &project {
-                    req = req.header("x-goog-user-project", p.as_str());
-                }
-            }
-            for (k, v) in &a.cloud.headers {
-                req = req.header(k.as_str(), v.as_str());
             }
             // An empty ExportTraceServiceRequest is zero bytes of protobuf.
             (req.body(Vec::new()).send().await, url)

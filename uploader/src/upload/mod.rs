@@ -27,7 +27,7 @@
 //! bodies ahead; this task sends them and marks them delivered; the
 //! deleting thread deletes delivered runs.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,19 +37,20 @@ use tokio::sync::{watch, Notify};
 use tracespool_spool::{now_ns, Counter, SpoolOptions, SpoolReader};
 
 mod delete;
+mod deliver;
+mod dry_run;
 mod framing;
 mod prepare;
 mod send;
 
 use self::delete::Deleter;
-use self::framing::{body_of, compress, PieceWriter};
-use self::prepare::{prepare_loop, FromPrep, Plan, Prepared, PreparedBatch};
-use self::send::{Answer, Sender};
+use self::framing::PieceWriter;
+use self::prepare::{prepare_loop, FromPrep, Plan};
+use self::send::Sender;
 use crate::auth::Auth;
 use crate::convert::ConvertOptions;
-use crate::otlp::response::{classify_otlp, named_spans};
 use crate::pacing::Pacer;
-use crate::policy::{classify_status, classify_transport, Backoff, Decision};
+use crate::policy::Backoff;
 use crate::sink::{Compression, Sink};
 
 /// What `upload` was asked to do.
@@ -134,38 +135,6 @@ enum Stop {
     Deadline(String),
 }
 
-/// The headers of every request: content type and encoding, the quota
-/// project for Google's Telemetry API (OTLP with credentials), and the
-/// `--header`s (which may override them).
-fn request_headers(
-    cfg: &UploadConfig,
-    authenticated: bool,
-) -> anyhow::Result<reqwest::header::HeaderMap> {
-    use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
-    let mut h = HeaderMap::new();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static(cfg.sink.content_type()),
-    );
-    if cfg.compression == Compression::Gzip {
-        h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-    }
-    if cfg.sink == Sink::Otlp && authenticated && !cfg.project.is_empty() {
-        h.insert(
-            HeaderName::from_static("x-goog-user-project"),
-            HeaderValue::from_str(&cfg.project).context("the project is not a header value")?,
-        );
-    }
-    for (k, v) in &cfg.headers {
-        // Checked when parsed; the value is never echoed.
-        let name = HeaderName::from_bytes(k.as_bytes()).context("a --header name")?;
-        let value = HeaderValue::from_str(v)
-            .map_err(|_| anyhow::anyhow!("the value of header {k} is not a valid header value"))?;
-        h.insert(name, value);
-    }
-    Ok(h)
-}
-
 /// One upload run over a spool the caller holds the lock of.
 pub struct Uploader {
     cfg: UploadConfig,
@@ -224,7 +193,13 @@ impl Uploader {
         };
         let client = crate::sink::http_client(cfg.request_timeout, cfg.ca_cert.as_deref())?;
         let url = cfg.sink.url(&cfg.endpoint, &cfg.project);
-        let headers = request_headers(&cfg, auth.is_enabled())?;
+        let headers = crate::sink::request_headers(
+            cfg.sink,
+            cfg.compression,
+            &cfg.project,
+            auth.is_enabled(),
+            &cfg.headers,
+        )?;
         let deadline = cfg.max_duration.map(|d| Instant::now() + d);
         let progress =
             (cfg.once && !cfg.dry_run && std::io::stderr().is_terminal()).then(|| Progress {
@@ -380,325 +355,6 @@ impl Uploader {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = sd.changed() => {}
         }
-    }
-
-    /// Quarantines the corrupt rows, removes the expired ones, and sends
-    /// the rest of one prepared batch.
-    async fn process(&mut self, batch: PreparedBatch) -> anyhow::Result<Result<(), Stop>> {
-        let PreparedBatch {
-            corrupt,
-            expired,
-            body,
-            buf,
-            framing,
-            spans: prepared,
-        } = batch;
-        if self.cfg.dry_run {
-            // A dry run changes nothing in the spool.
-            if !corrupt.is_empty() || !expired.is_empty() {
-                tracing::warn!(
-                    corrupt = corrupt.len(),
-                    expired = expired.len(),
-                    "dry run: these rows would be quarantined (corrupt) or dropped (past 14 days)"
-                );
-            }
-            if !prepared.is_empty() {
-                if let Err(stop) = self.deliver(body, &prepared).await? {
-                    return Ok(Err(stop));
-                }
-            }
-            return Ok(Ok(()));
-        }
-        if !corrupt.is_empty() {
-            let rows: Vec<(i64, &str)> = corrupt.iter().map(|(i, r)| (*i, r.as_str())).collect();
-            let n = self
-                .reader
-                .quarantine(&rows)
-                .context("quarantine corrupt rows")?;
-            self.stats.quarantined += n;
-            tracing::warn!(count = n, "quarantined corrupt records");
-        }
-        if !expired.is_empty() {
-            let n = self
-                .reader
-                .remove(&expired, Counter::UploadExpired)
-                .context("remove expired spans")?;
-            self.stats.expired += n;
-            tracing::warn!(
-                count = n,
-                "spans older than Cloud Trace's 14-day window were not sent"
-            );
-        }
-        if prepared.is_empty() {
-            return Ok(Ok(()));
-        }
-        // Send in order; a split pushes its halves.
-        let mut stack = vec![(0usize, prepared.len())];
-        while let Some((a, b)) = stack.pop() {
-            let part = if (a, b) == (0, prepared.len()) {
-                body.clone()
-            } else {
-                let raw = body_of(&framing, &buf, prepared[a..b].iter().map(|p| &p.piece));
-                compress(raw, self.cfg.compression).into()
-            };
-            match self.deliver(part, &prepared[a..b]).await? {
-                Ok(Some(mid)) => {
-                    let m = a + mid;
-                    stack.push((m, b));
-                    stack.push((a, m));
-                }
-                Ok(None) => {}
-                Err(stop) => return Ok(Err(stop)),
-            }
-        }
-        Ok(Ok(()))
-    }
-
-    /// Sends one run of spans until it is delivered, quarantined, or must be
-    /// split (returns the split point).
-    async fn deliver(
-        &mut self,
-        body: bytes::Bytes,
-        spans: &[Prepared],
-    ) -> anyhow::Result<Result<Option<usize>, Stop>> {
-        if self.cfg.dry_run {
-            self.print_request(&body)?;
-            self.stats.requests += 1;
-            return Ok(Ok(None));
-        }
-        // Without credentials there is no token to refresh: a 401 is final.
-        let mut token_fresh = !self.auth.is_enabled();
-        let mut ambiguous_before = false;
-        loop {
-            if *self.shutdown.borrow() {
-                return Ok(Err(Stop::Shutdown));
-            }
-            let token = match self.auth.token_if_enabled().await {
-                Ok(t) => t,
-                Err(e) => {
-                    let reason = e.to_string();
-                    if let Err(stop) = self
-                        .wait_after_failure(reason, Duration::from_secs(5))
-                        .await
-                    {
-                        return Ok(Err(stop));
-                    }
-                    continue;
-                }
-            };
-            if ambiguous_before {
-                self.stats.possible_duplicates += spans.len() as u64;
-                self.unrecorded_duplicates += spans.len() as u64;
-            }
-            if let Some(p) = &mut self.pacer {
-                let wait = p.reserve(body.len(), Instant::now());
-                if !wait.is_zero() {
-                    let mut sd = self.shutdown.clone();
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = sd.changed() => return Ok(Err(Stop::Shutdown)),
-                    }
-                }
-            }
-            self.stats.requests += 1;
-            self.stats.bytes_sent += body.len() as u64;
-            self.unrecorded_bytes += body.len() as u64;
-            let answer = {
-                let mut sd = self.shutdown.clone();
-                let post = self.sender.post(&token, body.clone());
-                tokio::pin!(post);
-                tokio::select! {
-                    a = &mut post => a,
-                    _ = sd.changed() => {
-                        // Finish the request in flight within a grace
-                        // period; if abandoned, its spans stay pending.
-                        match tokio::time::timeout(Duration::from_secs(10), &mut post).await {
-                            Ok(a) => a,
-                            Err(_) => return Ok(Err(Stop::Shutdown)),
-                        }
-                    }
-                }
-            };
-            drop(token);
-            let decision = match answer {
-                Answer::Http {
-                    status,
-                    retry_after,
-                    body,
-                } => match self.cfg.sink {
-                    Sink::Cloudtrace => classify_status(
-                        status,
-                        retry_after,
-                        &String::from_utf8_lossy(&body),
-                        spans.len(),
-                        token_fresh,
-                    ),
-                    Sink::Otlp => {
-                        classify_otlp(status, retry_after, &body, spans.len(), token_fresh)
-                    }
-                },
-                Answer::Transport { reason, sent } => classify_transport(reason, sent),
-            };
-            match decision {
-                Decision::Delivered => {
-                    self.delivered(spans)?;
-                    return Ok(Ok(None));
-                }
-                Decision::PartiallyDelivered { rejected, message } => {
-                    self.partially_delivered(spans, rejected, &message)?;
-                    self.delivered(spans)?;
-                    return Ok(Ok(None));
-                }
-                Decision::Split => return Ok(Ok(Some(spans.len() / 2))),
-                Decision::Quarantine(reason) => {
-                    let n = self
-                        .reader
-                        .quarantine(&[(spans[0].row_id, reason.as_str())])
-                        .context("quarantine a span")?;
-                    self.stats.quarantined += n;
-                    tracing::warn!(row = spans[0].row_id, %reason, "span quarantined");
-                    self.recovered();
-                    return Ok(Ok(None));
-                }
-                Decision::RefreshToken => {
-                    tracing::info!("HTTP 401: fetching a new token");
-                    self.auth.reset();
-                    token_fresh = true;
-                    self.stats.retries += 1;
-                    self.count_retry();
-                }
-                Decision::Retry {
-                    min_wait,
-                    ambiguous,
-                    reason,
-                } => {
-                    ambiguous_before = ambiguous;
-                    self.stats.retries += 1;
-                    self.count_retry();
-                    if let Err(stop) = self.wait_after_failure(reason, min_wait).await {
-                        return Ok(Err(stop));
-                    }
-                    token_fresh = !self.auth.is_enabled();
-                }
-            }
-        }
-    }
-
-    /// Marks a run delivered and hands it to the deleting thread.
-    fn delivered(&mut self, spans: &[Prepared]) -> anyhow::Result<()> {
-        let first = spans[0].row_id;
-        let last = spans[spans.len() - 1].row_id;
-        self.reader
-            .mark_delivered(last)
-            .context("mark spans delivered")?;
-        if let Some(d) = &mut self.deleter {
-            d.delete(first, last)?;
-        }
-        self.stats.uploaded += spans.len() as u64;
-        self.recovered();
-        self.progress_tick();
-        Ok(())
-    }
-
-    /// An OTLP partial success: quarantines the spans the message names
-    /// (before the run is marked delivered, so the mark never covers them),
-    /// and counts the rejected spans it does not name.
-    fn partially_delivered(
-        &mut self,
-        spans: &[Prepared],
-        rejected: u64,
-        message: &str,
-    ) -> anyhow::Result<()> {
-        let ids: Vec<String> = spans.iter().map(|p| p.span_id.to_string()).collect();
-        let mut named = named_spans(message, &ids);
-        if named.is_empty() && spans.len() == 1 && rejected > 0 {
-            // A batch of one: the rejected span is known.
-            named.push(0);
-        }
-        let reason = format!("OTLP partial success: {message}");
-        let rows: Vec<(i64, &str)> = named
-            .iter()
-            .map(|&i| (spans[i].row_id, reason.as_str()))
-            .collect();
-        if !rows.is_empty() {
-            let n = self
-                .reader
-                .quarantine(&rows)
-                .context("quarantine rejected spans")?;
-            self.stats.quarantined += n;
-        }
-        let unnamed = rejected.saturating_sub(rows.len() as u64);
-        if unnamed > 0 {
-            self.stats.rejected_by_server += unnamed;
-            if let Err(e) = self
-                .reader
-                .add_counters(&[(Counter::RejectedByServer, unnamed)])
-            {
-                tracing::debug!(error = %e, "could not count rejected spans");
-            }
-        }
-        tracing::warn!(
-            rejected,
-            quarantined = rows.len(),
-            unnamed,
-            %message,
-            "the server rejected some spans of a batch and accepted the rest"
-        );
-        Ok(())
-    }
-
-    /// A dry run's request: one JSON line with the method, URL, headers
-    /// (secrets masked) and body (Cloud Trace: the JSON as sent; OTLP: the
-    /// request in OTLP/JSON).
-    fn print_request(&self, body: &[u8]) -> anyhow::Result<()> {
-        let mut headers = serde_json::Map::new();
-        if self.auth.is_enabled() {
-            headers.insert("authorization".into(), "Bearer <token>".into());
-        }
-        for (k, v) in &self.sender.headers {
-            let shown = if k == reqwest::header::CONTENT_TYPE
-                || k == reqwest::header::CONTENT_ENCODING
-                || k.as_str() == "x-goog-user-project"
-            {
-                v.to_str().unwrap_or("").to_owned()
-            } else {
-                "<set>".to_owned()
-            };
-            headers.insert(k.as_str().to_owned(), shown.into());
-        }
-        let raw = match self.cfg.compression {
-            Compression::None => body.to_vec(),
-            Compression::Gzip => {
-                use std::io::Read;
-                let mut out = Vec::new();
-                flate2::read::GzDecoder::new(body)
-                    .read_to_end(&mut out)
-                    .context("read back the compressed body")?;
-                out
-            }
-        };
-        let mut out = std::io::stdout().lock();
-        let head = serde_json::json!({
-            "method": "POST",
-            "url": self.sender.url,
-            "headers": headers,
-            "body_bytes": body.len(),
-        })
-        .to_string();
-        out.write_all(&head.as_bytes()[..head.len() - 1])
-            .and_then(|_| out.write_all(b",\"body\":"))
-            .context("write to stdout")?;
-        match self.cfg.sink {
-            Sink::Cloudtrace => out.write_all(&raw).context("write to stdout")?,
-            Sink::Otlp => {
-                use prost::Message;
-                let req = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(&raw[..])
-                    .context("read back the OTLP body")?;
-                serde_json::to_writer(&mut out, &req).context("write to stdout")?;
-            }
-        }
-        out.write_all(b"}\n").context("write to stdout")?;
-        Ok(())
     }
 
     fn count_retry(&mut self) {
