@@ -2,24 +2,12 @@
 //! field, the right parents and the right sampling.
 use std::time::Duration;
 
-use tracespool::schema::{decode_record, SpanRecord, TimeEventKind};
+use tracespool::schema::TimeEventKind;
 use tracespool::*;
 use tracespool_spool::{SpoolOptions, SpoolReader};
-
-fn read_all(path: &std::path::Path) -> Vec<SpanRecord> {
-    let r = SpoolReader::open(path, &SpoolOptions::default()).unwrap();
-    r.lease(0, 1_000_000)
-        .unwrap()
-        .iter()
-        .map(|l| decode_record(&l.record).unwrap())
-        .collect()
-}
-
-fn find<'a>(recs: &'a [SpanRecord], name: &str) -> &'a SpanRecord {
-    recs.iter()
-        .find(|r| r.span.name == name)
-        .unwrap_or_else(|| panic!("no span {name}"))
-}
+#[path = "support/spool_records.rs"]
+mod spool_records;
+use spool_records::{find, read_all};
 
 #[test]
 fn nesting_fields_and_resource_arrive() {

@@ -67,23 +67,11 @@ fn main() {
         .with_span_processor(BatchSpanProcessor::builder(NullExporter(exported.clone())).build())
         .build();
     let theirs = theirs_provider.tracer("bench");
-    let mut otel_started = 0u64;
-    run_threads(1, 50_000, &ours);
-    run_threads(1, 50_000, &theirs);
-    otel_started += 50_000;
-
-    for threads in [1usize, 2] {
-        let iters = 200_000 / threads as u64;
-        paired::paired_rounds(
-            &format!("{threads} thread(s)"),
-            ("SpoolSpanProcessor", "BatchSpanProcessor"),
-            21,
-            iters,
-            || run_threads(threads, iters, &ours),
-            || run_threads(threads, iters, &theirs),
-        );
-        otel_started += 21 * iters * threads as u64;
-    }
+    let otel_started = paired::on_one_and_two_threads(
+        ("SpoolSpanProcessor", "BatchSpanProcessor"),
+        |threads, iters| run_threads(threads, iters, &ours),
+        |threads, iters| run_threads(threads, iters, &theirs),
+    );
     rec.flush().unwrap();
     let st = rec.stats();
     let _ = theirs_provider.force_flush();

@@ -13,7 +13,9 @@ use opentelemetry_sdk::trace::{SpanData as OtelSpan, SpanEvents, SpanLinks, Span
 use tracespool::schema::*;
 use tracespool::{OnFull, Recorder};
 use tracespool_opentelemetry::SpoolSpanProcessor;
-use tracespool_spool::{SpoolOptions, SpoolReader};
+#[path = "../../../recorder/tests/support/spool_records.rs"]
+mod spool_records;
+use spool_records::read_all;
 
 const T: u128 = 0x4bf92f3577b34da6a3ce929d0e0e4736;
 const S: u64 = 0x00f067aa0ba902b7;
@@ -149,15 +151,6 @@ fn expected() -> SpanData {
     s
 }
 
-fn decoded(path: &std::path::Path) -> Vec<SpanRecord> {
-    let r = SpoolReader::open(path, &SpoolOptions::default()).unwrap();
-    r.lease(0, 1_000_000)
-        .unwrap()
-        .iter()
-        .map(|l| decode_record(&l.record).unwrap())
-        .collect()
-}
-
 #[test]
 fn every_field_of_span_data_is_kept() {
     let dir = tempfile::tempdir().unwrap();
@@ -190,7 +183,7 @@ fn every_field_of_span_data_is_kept() {
     p.on_end(unsampled);
     p.force_flush().unwrap();
 
-    let records = decoded(&path);
+    let records = read_all(&path);
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].version, RECORD_VERSION);
     assert_eq!(records[0].span, expected());
@@ -211,7 +204,7 @@ fn every_field_of_span_data_is_kept() {
     p.on_end(full_span());
     assert_eq!(rec.stats().dropped_other, 1);
     drop(guard);
-    assert_eq!(decoded(&path).len(), 1);
+    assert_eq!(read_all(&path).len(), 1);
 }
 
 #[test]
@@ -239,7 +232,7 @@ fn spans_of_the_sdk_reach_the_spool_through_the_provider() {
         child.end();
     });
     provider.force_flush().unwrap();
-    let records = decoded(&path);
+    let records = read_all(&path);
     assert_eq!(records.len(), 2);
     let child = records.iter().find(|r| r.span.name == "child").unwrap();
     let parent = records.iter().find(|r| r.span.name == "parent").unwrap();
@@ -278,7 +271,7 @@ fn the_exporter_records_what_it_is_given() {
         std::task::Poll::Ready(Ok(()))
     ));
     exporter.force_flush().unwrap();
-    let records = decoded(&path);
+    let records = read_all(&path);
     assert_eq!(records.len(), 2);
     assert_eq!(records[0].span, expected());
 }

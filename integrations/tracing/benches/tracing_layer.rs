@@ -72,24 +72,11 @@ fn main() {
         tracing_subscriber::registry()
             .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"))),
     );
-    let mut otel_started = 0u64;
-    // Warm up both.
-    run_threads(1, 50_000, &ours);
-    otel_started += 50_000;
-    run_threads(1, 50_000, &theirs);
-
-    for threads in [1usize, 2] {
-        let iters = 200_000 / threads as u64;
-        paired::paired_rounds(
-            &format!("{threads} thread(s)"),
-            ("TracespoolLayer", "tracing-opentelemetry"),
-            21,
-            iters,
-            || run_threads(threads, iters, &ours),
-            || run_threads(threads, iters, &theirs),
-        );
-        otel_started += 21 * iters * threads as u64;
-    }
+    let otel_started = paired::on_one_and_two_threads(
+        ("TracespoolLayer", "tracing-opentelemetry"),
+        |threads, iters| run_threads(threads, iters, &ours),
+        |threads, iters| run_threads(threads, iters, &theirs),
+    );
     rec.flush().unwrap();
     let st = rec.stats();
     let _ = provider.force_flush();

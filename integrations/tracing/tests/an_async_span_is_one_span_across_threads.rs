@@ -3,9 +3,10 @@
 //! duration, and its children are its children.
 use std::time::Duration;
 
-use tracespool::schema::decode_record;
 use tracespool::{OnFull, Recorder};
-use tracespool_spool::{SpoolOptions, SpoolReader};
+#[path = "../../../recorder/tests/support/spool_records.rs"]
+mod spool_records;
+use spool_records::read_all;
 use tracespool_tracing::TracespoolLayer;
 use tracing::Instrument;
 use tracing_subscriber::prelude::*;
@@ -48,13 +49,7 @@ fn one_span_from_creation_to_close_over_awaits_and_threads() {
     });
     rec.flush().unwrap();
     drop(guard);
-    let r = SpoolReader::open(&path, &SpoolOptions::default()).unwrap();
-    let recs: Vec<_> = r
-        .lease(0, 1000)
-        .unwrap()
-        .iter()
-        .map(|l| decode_record(&l.record).unwrap())
-        .collect();
+    let recs = read_all(&path);
     assert_eq!(recs.len(), 5, "one job and four tasks, each once");
     let job = recs.iter().find(|r| r.span.name == "job").unwrap();
     for t in recs.iter().filter(|r| r.span.name == "task") {

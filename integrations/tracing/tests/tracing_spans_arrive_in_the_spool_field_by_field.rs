@@ -1,27 +1,12 @@
 //! `tracing` spans, fields, events, links, `otel.*` fields and remote
 //! parents arrive in the spool, field by field.
-use std::path::Path;
-
-use tracespool::schema::{decode_record, AttributeValue, SpanRecord, TimeEventKind};
+use tracespool::schema::{AttributeValue, SpanRecord, TimeEventKind};
 use tracespool::{OnFull, Recorder, SpanKind, StatusCode};
-use tracespool_spool::{SpoolOptions, SpoolReader};
+#[path = "../../../recorder/tests/support/spool_records.rs"]
+mod spool_records;
+use spool_records::{find, read_all};
 use tracespool_tracing::{SpanExt, TracespoolLayer};
 use tracing_subscriber::prelude::*;
-
-fn read_all(path: &Path) -> Vec<SpanRecord> {
-    let r = SpoolReader::open(path, &SpoolOptions::default()).unwrap();
-    r.lease(0, 1_000_000)
-        .unwrap()
-        .iter()
-        .map(|l| decode_record(&l.record).unwrap())
-        .collect()
-}
-
-fn find<'a>(recs: &'a [SpanRecord], name: &str) -> &'a SpanRecord {
-    recs.iter()
-        .find(|r| r.span.name == name)
-        .unwrap_or_else(|| panic!("no span {name}"))
-}
 
 fn attr(r: &SpanRecord, key: &str) -> Option<AttributeValue> {
     r.span

@@ -45,3 +45,31 @@ pub fn paired_rounds(
     );
     median
 }
+
+/// Warms both peers up (50,000 spans each, one thread), then runs 21
+/// paired rounds of 200,000 spans on one thread and on two (100,000
+/// each). `ours` and `theirs` run `iters` spans on each of `threads`
+/// threads. Returns how many spans `theirs` started, for its drop report.
+#[allow(dead_code)]
+pub fn on_one_and_two_threads(
+    names: (&str, &str),
+    ours: impl Fn(usize, u64) -> Duration,
+    theirs: impl Fn(usize, u64) -> Duration,
+) -> u64 {
+    ours(1, 50_000);
+    theirs(1, 50_000);
+    let mut started = 50_000;
+    for threads in [1usize, 2] {
+        let iters = 200_000 / threads as u64;
+        paired_rounds(
+            &format!("{threads} thread(s)"),
+            names,
+            21,
+            iters,
+            || ours(threads, iters),
+            || theirs(threads, iters),
+        );
+        started += 21 * iters * threads as u64;
+    }
+    started
+}
