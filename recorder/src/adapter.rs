@@ -86,7 +86,9 @@ impl Recorder {
     /// the span's `dropped` counts; an end before the start is set to the
     /// start. Never blocks (unless the recorder was built with
     /// [`crate::OnFull::Block`]), never panics, returns nothing: drops are
-    /// counted in [`Recorder::stats`].
+    /// counted in [`Recorder::stats`]. While the queue stays full after
+    /// this thread's last span was dropped, `fill` is not called: the span
+    /// is counted as dropped without being built.
     #[inline]
     pub fn record_finished(&self, fill: impl FnOnce(&mut SpanData)) {
         self.record_finished_inner(None, fill)
@@ -109,6 +111,9 @@ impl Recorder {
             return;
         }
         let handle = self.thread_handle();
+        if handle.drop_before_building() {
+            return;
+        }
         let mut data = self.shared.lanes.take(handle.lane);
         fill(&mut data);
         apply_caps(&mut data);

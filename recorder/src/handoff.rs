@@ -99,11 +99,34 @@ pub(crate) struct ThreadHandle {
 }
 
 thread_local! {
+    /// The last span this thread ended was dropped on a full queue.
+    static DROPPED_LAST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static PUSHES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
     pub(crate) static HANDLE: std::cell::RefCell<Option<Arc<ThreadHandle>>> = const { std::cell::RefCell::new(None) };
 }
 
 impl ThreadHandle {
+    /// For a span not built yet (an adapter's): whether it would be
+    /// dropped on a full queue anyway, in which case the drop is counted
+    /// now and the caller skips the work of building it. Checked only
+    /// after this thread's last span was dropped (reading every lane's
+    /// fill costs cache misses): an overloaded application then pays less
+    /// per dropped span, not more.
+    #[inline]
+    pub(crate) fn drop_before_building(&self) -> bool {
+        if !DROPPED_LAST.with(|d| d.get()) {
+            return false;
+        }
+        let sh = &*self.shared;
+        if sh.on_full == OnFull::DropNewest && sh.lanes.is_full() {
+            sh.lanes.count_drop(self.lane);
+            sh.wake_writer();
+            return true;
+        }
+        DROPPED_LAST.with(|d| d.set(false));
+        false
+    }
+
     /// Queues a finished span for the writer.
     #[inline]
     pub(crate) fn submit(&self, data: QueuedSpan) {
@@ -126,6 +149,7 @@ impl ThreadHandle {
                 }
                 Err(back) => {
                     if sh.on_full == OnFull::DropNewest || sh.shutdown.load(Ordering::Acquire) {
+                        DROPPED_LAST.with(|d| d.set(true));
                         sh.lanes.count_drop(self.lane);
                         sh.lanes.recycle(back);
                         sh.wake_writer();

@@ -78,6 +78,54 @@ fn full_queue_drops_are_counted_and_the_caller_never_blocks() {
 }
 
 #[test]
+fn an_adapter_s_span_is_not_built_when_the_queue_is_full() {
+    // An overloaded application pays less per dropped span, not more: once
+    // a span of this thread was dropped and the queue is still full, an
+    // adapter's span is counted as dropped without running its `fill`.
+    let gate = Arc::new(Barrier::new(2));
+    let sink = FaultySink {
+        inner: None,
+        gate: Some(gate.clone()),
+        fail: Arc::new(AtomicBool::new(false)),
+        appended: Arc::new(AtomicU64::new(0)),
+    };
+    let (rec, guard) = Recorder::builder("unused")
+        .queue_capacity(64)
+        .build_with_sink(sink)
+        .unwrap();
+    let built = AtomicU64::new(0);
+    let record = |n: u64| {
+        for _ in 0..n {
+            rec.record_finished(|s| {
+                built.fetch_add(1, Ordering::Relaxed);
+                s.name = "adapter".into();
+            });
+        }
+    };
+    // The writer takes the first spans and blocks in the sink; the lanes
+    // (64 spans) fill up behind it.
+    record(10_000);
+    let full = rec.stats();
+    assert!(full.dropped_queue_full > 9_000, "{full:?}");
+    let built_while_full = built.load(Ordering::Relaxed);
+    assert!(
+        built_while_full < 10_000 - 9_000 + 100,
+        "spans built only to be dropped: {built_while_full}"
+    );
+    gate.wait();
+    rec.flush().unwrap();
+    // Room again: spans are built and kept.
+    built.store(0, Ordering::Relaxed);
+    record(10);
+    rec.flush().unwrap();
+    assert_eq!(built.load(Ordering::Relaxed), 10);
+    let st = rec.stats();
+    assert_eq!(st.recorded + st.dropped_queue_full, 10_010);
+    assert_eq!(st.written, st.recorded);
+    drop(guard);
+}
+
+#[test]
 fn block_policy_loses_nothing_with_a_tiny_queue() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("b.spool");

@@ -14,8 +14,8 @@ use opentelemetry::{Array, KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData as OtelSpan;
 use tracespool::intern;
 use tracespool::schema::{
-    Attribute, AttributeValue, InstrumentationScope, Link, LinkKind, SpanData, SpanId, SpanKind,
-    Status, StatusCode, Str, TimeEvent, TimeEventKind, TraceId,
+    Attribute, AttributeValue, Link, LinkKind, SpanData, SpanId, SpanKind, Status, StatusCode, Str,
+    TimeEvent, TimeEventKind, TraceId,
 };
 
 /// Fills `out` (a cleared span) from `span`, moving what it can.
@@ -72,12 +72,12 @@ pub fn fill_span(out: &mut SpanData, span: OtelSpan) {
         },
     };
     let scope = &span.instrumentation_scope;
-    out.scope = InstrumentationScope {
-        name: intern::key(scope.name()),
-        version: intern::key(scope.version().unwrap_or_default()),
-        schema_url: intern::key(scope.schema_url().unwrap_or_default()),
-        attributes: scope.attributes().cloned().map(attribute).collect(),
-    };
+    out.scope.name = intern::key(scope.name());
+    out.scope.version = intern::key(scope.version().unwrap_or_default());
+    out.scope.schema_url = intern::key(scope.schema_url().unwrap_or_default());
+    out.scope
+        .attributes
+        .extend(scope.attributes().cloned().map(attribute));
 }
 
 fn trace_state(ctx: &SpanContext) -> Str {
@@ -90,10 +90,15 @@ fn trace_state(ctx: &SpanContext) -> Str {
 }
 
 /// Nanoseconds since the Unix epoch; a time before it is 0.
+#[inline]
 pub fn unix_ns(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d
+            .as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(d.subsec_nanos())),
+        Err(_) => 0,
+    }
 }
 
 fn kind(k: &OtelKind) -> SpanKind {
@@ -107,6 +112,7 @@ fn kind(k: &OtelKind) -> SpanKind {
 }
 
 /// One attribute; arrays stay arrays.
+#[inline]
 pub fn attribute(kv: KeyValue) -> Attribute {
     Attribute {
         key: intern::key(kv.key.as_str()),
@@ -114,6 +120,7 @@ pub fn attribute(kv: KeyValue) -> Attribute {
     }
 }
 
+#[inline]
 fn value(v: Value) -> AttributeValue {
     match v {
         Value::Bool(b) => AttributeValue::Bool(b),
