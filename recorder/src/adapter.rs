@@ -21,6 +21,7 @@ use std::sync::Arc;
 use tracespool_schema::{EncodeError, RecordEncoder, Resource, SpanData, TimeEventKind};
 
 use crate::limits;
+use crate::queue::QueuedSpan;
 use crate::recorder::Recorder;
 
 /// A resource for the spans of an adapter, made by
@@ -39,6 +40,10 @@ impl std::fmt::Debug for SpanResource {
 }
 
 impl SpanResource {
+    pub(crate) fn id(&self) -> u32 {
+        self.id
+    }
+
     /// The resource.
     pub fn resource(&self) -> &Resource {
         &self.resource
@@ -116,11 +121,17 @@ impl Recorder {
         }
         let mut data = self.shared.lanes.take(handle.lane);
         fill(&mut data);
-        apply_caps(&mut data);
-        data.end_ns = data.end_ns.max(data.start_ns);
-        data.set_resource(resource.map_or(0, |r| r.id));
+        finish(&mut data, resource.map_or(0, |r| r.id));
         handle.submit(data);
     }
+}
+
+/// What every adapter's span gets once filled: the caps, an end not
+/// before the start, its resource.
+pub(crate) fn finish(data: &mut QueuedSpan, resource: u32) {
+    apply_caps(data);
+    data.end_ns = data.end_ns.max(data.start_ns);
+    data.set_resource(resource);
 }
 
 /// Truncates what is over the recorder's per-span caps, counting it.

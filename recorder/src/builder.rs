@@ -192,6 +192,8 @@ impl RecorderBuilder {
             encoder,
             resource,
             span_resources: Mutex::new(Vec::new()),
+            deferred: crate::deferred::DeferredQueues::default(),
+            queue_capacity: self.queue_capacity,
             sampled_out: AtomicU64::new(0),
             dropped_other: AtomicU64::new(0),
             dequeued: AtomicU64::new(0),

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tracespool_schema::{RecordEncoder, Resource};
 
+use crate::deferred::DeferredQueues;
 use crate::queue::{Lanes, QueuedSpan};
 use crate::sampler::Sampler;
 
@@ -43,6 +44,10 @@ pub(crate) struct Shared {
     /// Adapters' resources ([`crate::SpanResource`]): id `i + 1` is entry
     /// `i`. Append-only, one entry per distinct resource.
     pub(crate) span_resources: Mutex<Vec<(Resource, Arc<RecordEncoder>)>>,
+    /// Adapters' queues built on the writer ([`crate::DeferredQueue`]).
+    pub(crate) deferred: DeferredQueues,
+    /// Capacity of the queue, in spans (of each deferred queue too).
+    pub(crate) queue_capacity: usize,
     // Hot-path counters, touched only on their (rare) events.
     pub(crate) sampled_out: AtomicU64,
     pub(crate) dropped_other: AtomicU64,
@@ -74,6 +79,27 @@ pub(crate) struct FlushState {
 }
 
 impl Shared {
+    /// Waits (1 ms at most: a missed notification costs that, not a hang)
+    /// for the writer to make room while `full()`.
+    pub(crate) fn wait_for_space(&self, full: impl Fn() -> bool) {
+        self.space_waiters.fetch_add(1, Ordering::SeqCst);
+        let g = self.space_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if full() {
+            let _ = self.space_cv.wait_timeout(g, Duration::from_millis(1));
+        }
+        self.space_waiters.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Spans queued for the writer: in the lanes and deferred queues.
+    pub(crate) fn queued(&self) -> usize {
+        self.lanes.len() + self.deferred.len()
+    }
+
+    /// Spans dropped on a full queue: lanes and deferred queues.
+    pub(crate) fn dropped_queue_full(&self) -> u64 {
+        self.lanes.dropped() + self.deferred.dropped()
+    }
+
     pub(crate) fn wake_writer(&self) {
         // A plain read first: while a wake-up is pending (the common case
         // when many spans ask at once), no thread writes the shared line.
@@ -157,13 +183,7 @@ impl ThreadHandle {
                     }
                     q = back;
                     sh.wake_writer();
-                    sh.space_waiters.fetch_add(1, Ordering::SeqCst);
-                    let g = sh.space_lock.lock().unwrap_or_else(|e| e.into_inner());
-                    if sh.lanes.is_full() {
-                        // Bounded wait: a missed notification costs 1 ms, not a hang.
-                        let _ = sh.space_cv.wait_timeout(g, Duration::from_millis(1));
-                    }
-                    sh.space_waiters.fetch_sub(1, Ordering::SeqCst);
+                    sh.wait_for_space(|| sh.lanes.is_full());
                 }
             }
         }

@@ -54,6 +54,7 @@ mod adapter;
 mod builder;
 mod clock;
 mod context;
+mod deferred;
 mod handoff;
 pub mod intern;
 mod propagation;
@@ -69,6 +70,7 @@ pub use adapter::SpanResource;
 pub use builder::{BuildError, RecorderBuilder};
 pub use clock::now_ns;
 pub use context::SpanContext;
+pub use deferred::{DeferredQueue, FinishedSpan};
 pub use handoff::OnFull;
 pub use propagation::{
     format_traceparent, format_x_cloud_trace_context, parse_traceparent,

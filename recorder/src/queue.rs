@@ -148,7 +148,7 @@ struct Lane {
 /// An atomic counter alone on its cache line(s).
 #[repr(align(128))]
 #[derive(Default)]
-struct Padded(AtomicU64);
+pub(crate) struct Padded(pub(crate) AtomicU64);
 
 impl Lanes {
     /// `capacity` spans in all (split evenly, at least 64 a lane). Each

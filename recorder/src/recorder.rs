@@ -162,11 +162,11 @@ impl Recorder {
     /// This recorder's counters.
     pub fn stats(&self) -> RecorderStats {
         let s = &*self.shared;
-        let queued = s.lanes.len() as u64;
+        let queued = s.queued() as u64;
         RecorderStats {
             recorded: s.dequeued.load(Ordering::Acquire) + queued,
             sampled_out: s.sampled_out.load(Ordering::Relaxed),
-            dropped_queue_full: s.lanes.dropped(),
+            dropped_queue_full: s.dropped_queue_full(),
             dropped_write_error: s.dropped_write_error.load(Ordering::Relaxed),
             dropped_budget: s.dropped_budget.load(Ordering::Relaxed),
             evicted_by_budget: s.evicted_by_budget.load(Ordering::Relaxed),

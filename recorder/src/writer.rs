@@ -1,4 +1,5 @@
-//! The writer thread: drains the lanes, encodes each span into a record,
+//! The writer thread: drains the lanes (and builds the spans of the
+//! deferred queues, [`crate::DeferredQueue`]), encodes each span into a record,
 //! appends the batch to the sink in one transaction, counts what it could
 //! not write, and wakes flushes.
 
@@ -49,6 +50,10 @@ impl Writer {
             // before `epoch` was read is committed (or counted) below.
             loop {
                 sh.lanes.drain_into(&mut batch, self.max_batch);
+                let lost = sh
+                    .deferred
+                    .convert_into(&sh.lanes, &mut batch, self.max_batch);
+                sh.dropped_other.fetch_add(lost, Ordering::Relaxed);
                 if batch.is_empty() {
                     break;
                 }
@@ -76,7 +81,7 @@ impl Writer {
             }
             if sh.flush_requested.load(Ordering::SeqCst) == epoch
                 && !sh.shutdown.load(Ordering::SeqCst)
-                && sh.lanes.len() < sh.high_water
+                && sh.queued() < sh.high_water
             {
                 std::thread::park_timeout(self.flush_interval);
             }
@@ -86,7 +91,7 @@ impl Writer {
     fn pending_drops(&self) -> RecorderDrops {
         let sh = &*self.shared;
         RecorderDrops {
-            queue_full: sh.lanes.dropped() - self.reported.queue_full,
+            queue_full: sh.dropped_queue_full() - self.reported.queue_full,
             write_errors: sh.dropped_write_error.load(Ordering::Relaxed)
                 - self.reported.write_errors,
         }

@@ -125,6 +125,82 @@ fn an_adapter_s_span_is_not_built_when_the_queue_is_full() {
     drop(guard);
 }
 
+/// An adapter's span value, built on the writer.
+struct Value(u64);
+
+impl FinishedSpan for Value {
+    fn fill(self, out: &mut tracespool::schema::SpanData) {
+        out.span_id = tracespool::schema::SpanId((self.0 + 1).to_be_bytes());
+        out.name = "deferred".into();
+    }
+}
+
+#[test]
+fn a_full_deferred_queue_drops_and_counts_and_never_blocks() {
+    let gate = Arc::new(Barrier::new(2));
+    let sink = FaultySink {
+        inner: None,
+        gate: Some(gate.clone()),
+        fail: Arc::new(AtomicBool::new(false)),
+        appended: Arc::new(AtomicU64::new(0)),
+    };
+    let appended = sink.appended.clone();
+    let (rec, guard) = Recorder::builder("unused")
+        .queue_capacity(64)
+        .build_with_sink(sink)
+        .unwrap();
+    let queue = rec.deferred_queue::<Value>();
+    let (tx, rx) = mpsc::channel();
+    let q2 = queue.clone();
+    std::thread::spawn(move || {
+        for i in 0..10_000 {
+            q2.record(Value(i));
+        }
+        tx.send(()).unwrap();
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("recording blocked on a full deferred queue");
+    assert!(rec.stats().dropped_queue_full > 9_000);
+    gate.wait();
+    // The queue's handles go away before the flush: its spans and its drop
+    // count stay.
+    drop(queue);
+    rec.flush().unwrap();
+    let st = rec.stats();
+    assert_eq!(st.recorded + st.dropped_queue_full, 10_000);
+    assert_eq!(st.written, appended.load(Ordering::SeqCst));
+    assert_eq!(st.written, st.recorded);
+    drop(guard);
+}
+
+#[test]
+fn block_policy_loses_no_deferred_span_with_a_tiny_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bd.spool");
+    let (rec, guard) = Recorder::builder(&path)
+        .queue_capacity(4)
+        .on_full(OnFull::Block)
+        .build()
+        .unwrap();
+    let queue = rec.deferred_queue::<Value>();
+    std::thread::scope(|s| {
+        for t in 0..2u64 {
+            let queue = &queue;
+            s.spawn(move || {
+                for i in 0..5_000 {
+                    queue.record(Value(t * 5_000 + i));
+                }
+            });
+        }
+    });
+    rec.flush().unwrap();
+    let st = rec.stats();
+    assert_eq!((st.written, st.dropped_queue_full), (10_000, 0));
+    drop(guard);
+    let r = SpoolReader::open(&path, &SpoolOptions::default()).unwrap();
+    assert_eq!(r.totals().unwrap().pending_rows, 10_000);
+}
+
 #[test]
 fn block_policy_loses_nothing_with_a_tiny_queue() {
     let dir = tempfile::tempdir().unwrap();

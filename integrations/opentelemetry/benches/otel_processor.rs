@@ -1,5 +1,6 @@
 //! The cost on the application's thread of an OpenTelemetry API span with
-//! 4 attributes, through `SpoolSpanProcessor` and, in the same run, through
+//! 4 attributes (and then of a heavier one: 12 attributes and 2 events),
+//! through `SpoolSpanProcessor` and, in the same run, through
 //! opentelemetry_sdk 0.33's `BatchSpanProcessor` with an exporter that does
 //! nothing. Both hand the span to a background thread (tracespool's writer
 //! converts nothing more, encodes it and gives it to a null sink). Paired
@@ -39,7 +40,40 @@ fn workload(tracer: &SdkTracer, i: i64) {
     span.end();
 }
 
-fn run_threads(threads: usize, iters: u64, tracer: &SdkTracer) -> Duration {
+/// A heavier span: 12 attributes and 2 events with an attribute each.
+#[inline(never)]
+fn heavy_workload(tracer: &SdkTracer, i: i64) {
+    let mut span = tracer
+        .span_builder("GET /api/items/{id}")
+        .with_kind(SpanKind::Server)
+        .start(tracer);
+    span.set_attribute(KeyValue::new("http.request.method", "GET"));
+    span.set_attribute(KeyValue::new("http.route", "/api/items/{id}"));
+    span.set_attribute(KeyValue::new("http.response.status_code", 200));
+    span.set_attribute(KeyValue::new("user.id", i));
+    for key in [
+        "server.address",
+        "server.port",
+        "url.scheme",
+        "url.path",
+        "client.address",
+        "network.protocol.version",
+        "user_agent.original",
+        "http.request.body.size",
+    ] {
+        span.set_attribute(KeyValue::new(key, "a value"));
+    }
+    span.add_event("cache miss", vec![KeyValue::new("cache.key", i)]);
+    span.add_event("retry", vec![KeyValue::new("retry.attempt", 2)]);
+    span.end();
+}
+
+fn run_threads(
+    threads: usize,
+    iters: u64,
+    tracer: &SdkTracer,
+    workload: fn(&SdkTracer, i64),
+) -> Duration {
     let start = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -54,6 +88,14 @@ fn run_threads(threads: usize, iters: u64, tracer: &SdkTracer) -> Duration {
 }
 
 fn main() {
+    eprintln!("span with 4 attributes:");
+    compare(workload);
+    eprintln!("span with 12 attributes and 2 events:");
+    compare(heavy_workload);
+}
+
+/// Both peers, fresh, on one workload; then each side's drops.
+fn compare(workload: fn(&SdkTracer, i64)) {
     let written = Arc::new(AtomicU64::new(0));
     let (rec, guard) = Recorder::builder("unused")
         .build_with_sink(NullSink(written.clone()))
@@ -69,8 +111,8 @@ fn main() {
     let theirs = theirs_provider.tracer("bench");
     let otel_started = paired::on_one_and_two_threads(
         ("SpoolSpanProcessor", "BatchSpanProcessor"),
-        |threads, iters| run_threads(threads, iters, &ours),
-        |threads, iters| run_threads(threads, iters, &theirs),
+        |threads, iters| run_threads(threads, iters, &ours, workload),
+        |threads, iters| run_threads(threads, iters, &theirs, workload),
     );
     rec.flush().unwrap();
     let st = rec.stats();

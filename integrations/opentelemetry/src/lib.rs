@@ -23,11 +23,13 @@
 //!
 //! # How it works
 //!
-//! [`SpoolSpanProcessor::on_end`] hands each finished, sampled span
-//! straight to the recorder ([`tracespool::Recorder::record_finished_with`]):
-//! no second queue, no batch thread of its own. The recorder's writer thread
-//! appends it to the SQLite spool; the separate `tracespool upload` process
-//! sends it on when the network and credentials are there. A span is never
+//! [`SpoolSpanProcessor::on_end`] moves each finished, sampled span into
+//! the recorder's queue ([`tracespool::DeferredQueue`]): no batch thread of
+//! its own, and on the application's thread no more work than the batch
+//! processor's hand-off, one move into a preallocated slot. The recorder's
+//! writer thread converts the span ([`fill_span`]) and appends it to the
+//! SQLite spool; the separate `tracespool upload` process sends it on when
+//! the network and credentials are there. A span is never
 //! kept only in RAM waiting for an export that may fail.
 //!
 //! | `SpanData` | spool span |

@@ -1,4 +1,5 @@
-//! [`SpoolSpanProcessor`]: `on_end` → the recorder, nothing in between.
+//! [`SpoolSpanProcessor`]: `on_end` moves the span into the recorder's
+//! queue; the recorder's writer thread converts it ([`fill_span`]).
 
 use std::time::Duration;
 
@@ -6,7 +7,7 @@ use opentelemetry::Context;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use opentelemetry_sdk::Resource as OtelResource;
-use tracespool::{FlushError, Recorder, SpanResource};
+use tracespool::{DeferredQueue, FinishedSpan, FlushError, Recorder, SpanResource};
 
 use crate::convert::fill_span;
 use crate::resource::merged_resource;
@@ -17,12 +18,26 @@ use crate::resource::merged_resource;
 pub struct SpoolSpanProcessor {
     recorder: Recorder,
     resource: Option<SpanResource>,
+    /// Where `on_end` puts spans: converted on the recorder's writer, so
+    /// the application's thread only moves the `SpanData`.
+    queue: DeferredQueue<Finished>,
+}
+
+/// OpenTelemetry's finished span, as the recorder's writer receives it.
+#[derive(Debug)]
+struct Finished(SpanData);
+
+impl FinishedSpan for Finished {
+    fn fill(self, out: &mut tracespool::schema::SpanData) {
+        fill_span(out, self.0)
+    }
 }
 
 impl SpoolSpanProcessor {
     /// A processor recording with `recorder`.
     pub fn new(recorder: Recorder) -> Self {
         SpoolSpanProcessor {
+            queue: recorder.deferred_queue(),
             recorder,
             resource: None,
         }
@@ -33,7 +48,9 @@ impl SpoolSpanProcessor {
         &self.recorder
     }
 
-    /// Records one finished span (sampled or not: the caller decides).
+    /// Records one finished span (sampled or not: the caller decides),
+    /// converting it on the calling thread (the exporter's: a batch
+    /// processor's thread).
     pub(crate) fn record(&self, span: SpanData) {
         match &self.resource {
             Some(r) => self
@@ -61,7 +78,7 @@ impl SpanProcessor for SpoolSpanProcessor {
 
     fn on_end(&self, span: SpanData) {
         if span.span_context.is_sampled() {
-            self.record(span);
+            self.queue.record(Finished(span));
         }
     }
 
@@ -81,5 +98,8 @@ impl SpanProcessor for SpoolSpanProcessor {
         let merged = merged_resource(self.recorder.resource(), resource);
         // Only a resource over 16 MiB fails; the recorder's own is kept then.
         self.resource = self.recorder.span_resource(merged).ok();
+        if let Some(r) = &self.resource {
+            self.queue.set_resource(r);
+        }
     }
 }
