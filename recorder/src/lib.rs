@@ -42,6 +42,11 @@
 //!    appends the batch to the spool in one transaction (see [`spool`]) and
 //!    returns the boxes to the pool.
 //!
+//! Adapters of other instrumentation libraries record finished spans with
+//! [`Recorder::record_finished`] (the same pooled box, filled on the
+//! caller's thread) or through a [`DeferredQueue`] (their own span value,
+//! converted on the writer thread).
+//!
 //! A crash loses at most the spans ended in the last flush interval (plus a
 //! commit). [`Recorder::flush`] waits until everything ended so far is
 //! committed. Recording never returns an error and never panics: a full
