@@ -40,8 +40,17 @@ impl SpanSink for FaultySink {
     }
 }
 
-#[test]
-fn full_queue_drops_are_counted_and_the_caller_never_blocks() {
+/// A recorder with a 64-span queue whose writer blocks in its sink (on the
+/// first batch) until `gate` is passed.
+struct Gated {
+    rec: Recorder,
+    guard: FlushGuard,
+    gate: Arc<Barrier>,
+    /// Spans the sink received.
+    appended: Arc<AtomicU64>,
+}
+
+fn gated_recorder() -> Gated {
     let gate = Arc::new(Barrier::new(2));
     let sink = FaultySink {
         inner: None,
@@ -54,6 +63,22 @@ fn full_queue_drops_are_counted_and_the_caller_never_blocks() {
         .queue_capacity(64)
         .build_with_sink(sink)
         .unwrap();
+    Gated {
+        rec,
+        guard,
+        gate,
+        appended,
+    }
+}
+
+#[test]
+fn full_queue_drops_are_counted_and_the_caller_never_blocks() {
+    let Gated {
+        rec,
+        guard,
+        gate,
+        appended,
+    } = gated_recorder();
     // The writer is stuck in the sink until the gate opens; recording 10,000
     // spans must still finish (bounded wait: a blocked caller fails here).
     let (tx, rx) = mpsc::channel();
@@ -82,17 +107,9 @@ fn an_adapter_s_span_is_not_built_when_the_queue_is_full() {
     // An overloaded application pays less per dropped span, not more: once
     // a span of this thread was dropped and the queue is still full, an
     // adapter's span is counted as dropped without running its `fill`.
-    let gate = Arc::new(Barrier::new(2));
-    let sink = FaultySink {
-        inner: None,
-        gate: Some(gate.clone()),
-        fail: Arc::new(AtomicBool::new(false)),
-        appended: Arc::new(AtomicU64::new(0)),
-    };
-    let (rec, guard) = Recorder::builder("unused")
-        .queue_capacity(64)
-        .build_with_sink(sink)
-        .unwrap();
+    let Gated {
+        rec, guard, gate, ..
+    } = gated_recorder();
     let built = AtomicU64::new(0);
     let record = |n: u64| {
         for _ in 0..n {
@@ -137,18 +154,12 @@ impl FinishedSpan for Value {
 
 #[test]
 fn a_full_deferred_queue_drops_and_counts_and_never_blocks() {
-    let gate = Arc::new(Barrier::new(2));
-    let sink = FaultySink {
-        inner: None,
-        gate: Some(gate.clone()),
-        fail: Arc::new(AtomicBool::new(false)),
-        appended: Arc::new(AtomicU64::new(0)),
-    };
-    let appended = sink.appended.clone();
-    let (rec, guard) = Recorder::builder("unused")
-        .queue_capacity(64)
-        .build_with_sink(sink)
-        .unwrap();
+    let Gated {
+        rec,
+        guard,
+        gate,
+        appended,
+    } = gated_recorder();
     let queue = rec.deferred_queue::<Value>();
     let (tx, rx) = mpsc::channel();
     let q2 = queue.clone();

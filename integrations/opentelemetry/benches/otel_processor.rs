@@ -31,6 +31,11 @@ use null_peers::{NullExporter, NullSink};
 /// A span with 4 attributes, as instrumented code writes it.
 #[inline(never)]
 fn workload(tracer: &SdkTracer, i: i64) {
+    span_with_4_attributes(tracer, i).end();
+}
+
+#[inline(always)]
+fn span_with_4_attributes(tracer: &SdkTracer, i: i64) -> opentelemetry_sdk::trace::Span {
     let mut span = tracer
         .span_builder("GET /api/items/{id}")
         .with_kind(SpanKind::Server)
@@ -39,20 +44,13 @@ fn workload(tracer: &SdkTracer, i: i64) {
     span.set_attribute(KeyValue::new("http.route", "/api/items/{id}"));
     span.set_attribute(KeyValue::new("http.response.status_code", 200));
     span.set_attribute(KeyValue::new("user.id", i));
-    span.end();
+    span
 }
 
 /// A heavier span: 12 attributes and 2 events with an attribute each.
 #[inline(never)]
 fn heavy_workload(tracer: &SdkTracer, i: i64) {
-    let mut span = tracer
-        .span_builder("GET /api/items/{id}")
-        .with_kind(SpanKind::Server)
-        .start(tracer);
-    span.set_attribute(KeyValue::new("http.request.method", "GET"));
-    span.set_attribute(KeyValue::new("http.route", "/api/items/{id}"));
-    span.set_attribute(KeyValue::new("http.response.status_code", 200));
-    span.set_attribute(KeyValue::new("user.id", i));
+    let mut span = span_with_4_attributes(tracer, i);
     for key in [
         "server.address",
         "server.port",
