@@ -71,6 +71,15 @@ fn gated_recorder() -> Gated {
     }
 }
 
+/// Every one of `total` spans was either dropped (and counted) or
+/// recorded, and every recorded one reached the sink.
+fn assert_every_span_accounted_for(rec: &Recorder, appended: &AtomicU64, total: u64) {
+    let st = rec.stats();
+    assert_eq!(st.recorded + st.dropped_queue_full, total);
+    assert_eq!(st.written, appended.load(Ordering::SeqCst));
+    assert_eq!(st.written, st.recorded);
+}
+
 #[test]
 fn full_queue_drops_are_counted_and_the_caller_never_blocks() {
     let Gated {
@@ -95,10 +104,7 @@ fn full_queue_drops_are_counted_and_the_caller_never_blocks() {
     assert!(st.dropped_queue_full > 0);
     gate.wait();
     rec.flush().unwrap();
-    let st = rec.stats();
-    assert_eq!(st.recorded + st.dropped_queue_full, 10_000);
-    assert_eq!(st.written, appended.load(Ordering::SeqCst));
-    assert_eq!(st.written, st.recorded);
+    assert_every_span_accounted_for(&rec, &appended, 10_000);
     drop(guard);
 }
 
@@ -177,10 +183,7 @@ fn a_full_deferred_queue_drops_and_counts_and_never_blocks() {
     // count stay.
     drop(queue);
     rec.flush().unwrap();
-    let st = rec.stats();
-    assert_eq!(st.recorded + st.dropped_queue_full, 10_000);
-    assert_eq!(st.written, appended.load(Ordering::SeqCst));
-    assert_eq!(st.written, st.recorded);
+    assert_every_span_accounted_for(&rec, &appended, 10_000);
     drop(guard);
 }
 
