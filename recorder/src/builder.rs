@@ -222,6 +222,7 @@ impl RecorderBuilder {
             max_batch: self.max_batch,
             reported: RecorderDrops::default(),
             span_encoders: Vec::new(),
+            deferred: Vec::new(),
         };
         let handle = std::thread::Builder::new()
             .name("tracespool-writer".into())

@@ -27,6 +27,9 @@
 //!   what it holds.
 //! * **The writer survives the adapter.** A `fill` that panics loses its
 //!   span (counted in `dropped_other`), not the writer thread.
+//! * **Nobody waits for a conversion.** The list of queues is locked only
+//!   to copy it and to prune it, so `stats()` and making a queue never wait
+//!   for the writer's batch.
 //! * **Nothing is lost when the adapter goes away.** A queue whose handles
 //!   are all dropped stays registered until the writer has emptied it; its
 //!   drop count is kept.
@@ -243,26 +246,37 @@ impl DeferredQueues {
 
     /// On the writer: builds queued spans into `batch` (up to `max`), then
     /// forgets the queues nobody holds any more once they are empty.
-    /// Returns how many values were lost to a panicking `fill`.
+    /// `local` is the writer's scratch list: the lock is held to copy the
+    /// list and to prune it, not while converting, so `stats()` never
+    /// waits for a batch. Returns how many values were lost to a panicking
+    /// `fill`.
     pub(crate) fn convert_into(
         &self,
         lanes: &Lanes,
         batch: &mut Vec<QueuedSpan>,
         max: usize,
+        local: &mut Vec<Arc<dyn Deferred>>,
     ) -> u64 {
-        let mut list = self.lock();
-        if list.is_empty() {
+        local.clear();
+        local.extend(self.lock().iter().cloned());
+        if local.is_empty() {
             return 0;
         }
-        let lost = list.iter().map(|q| q.convert_into(lanes, batch, max)).sum();
-        list.retain(|q| {
-            let keep = Arc::strong_count(q) > 1 || q.len() > 0;
+        let lost = local
+            .iter()
+            .map(|q| q.convert_into(lanes, batch, max))
+            .sum();
+        // Held by the list and by `local`: no handle is left, and none can
+        // be made without one.
+        self.lock().retain(|q| {
+            let keep = Arc::strong_count(q) > 2 || q.len() > 0;
             if !keep {
                 self.retired_dropped
                     .fetch_add(q.dropped(), Ordering::Relaxed);
             }
             keep
         });
+        local.clear();
         lost
     }
 

@@ -29,6 +29,9 @@ pub(crate) struct Writer {
     /// This thread's copy of the adapters' resource encoders
     /// (`Shared::span_resources`), refreshed when a new id shows up.
     pub(crate) span_encoders: Vec<Arc<RecordEncoder>>,
+    /// Scratch list of the deferred queues (see
+    /// [`crate::deferred::DeferredQueues::convert_into`]).
+    pub(crate) deferred: Vec<Arc<dyn crate::deferred::Deferred>>,
 }
 
 impl Writer {
@@ -50,9 +53,12 @@ impl Writer {
             // before `epoch` was read is committed (or counted) below.
             loop {
                 sh.lanes.drain_into(&mut batch, self.max_batch);
-                let lost = sh
-                    .deferred
-                    .convert_into(&sh.lanes, &mut batch, self.max_batch);
+                let lost = sh.deferred.convert_into(
+                    &sh.lanes,
+                    &mut batch,
+                    self.max_batch,
+                    &mut self.deferred,
+                );
                 sh.dropped_other.fetch_add(lost, Ordering::Relaxed);
                 if batch.is_empty() {
                     break;
