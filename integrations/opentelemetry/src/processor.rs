@@ -34,7 +34,9 @@ impl FinishedSpan for Finished {
 }
 
 impl SpoolSpanProcessor {
-    /// A processor recording with `recorder`.
+    /// A processor recording with `recorder`. It allocates its queue now:
+    /// the recorder's queue capacity in `SpanData` slots (8,192 by
+    /// default, about 3 MiB); see [`tracespool::RecorderBuilder::queue_capacity`].
     pub fn new(recorder: Recorder) -> Self {
         SpoolSpanProcessor {
             queue: recorder.deferred_queue(),
