@@ -59,7 +59,9 @@ impl Writer {
                     self.max_batch,
                     &mut self.deferred,
                 );
-                sh.dropped_other.fetch_add(lost, Ordering::Relaxed);
+                if lost > 0 {
+                    sh.dropped_other.fetch_add(lost, Ordering::Relaxed);
+                }
                 if batch.is_empty() {
                     break;
                 }
