@@ -41,7 +41,9 @@ impl SpanSink for FaultySink {
 }
 
 /// A recorder with a 64-span queue whose writer blocks in its sink (on the
-/// first batch) until `gate` is passed.
+/// first batch, at most 64 spans: a writer draining while the test records
+/// would otherwise take up to a default batch, 4,096) until `gate` is
+/// passed.
 struct Gated {
     rec: Recorder,
     guard: FlushGuard,
@@ -61,6 +63,7 @@ fn gated_recorder() -> Gated {
     let appended = sink.appended.clone();
     let (rec, guard) = Recorder::builder("unused")
         .queue_capacity(64)
+        .max_batch(64)
         .build_with_sink(sink)
         .unwrap();
     Gated {
