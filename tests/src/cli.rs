@@ -86,3 +86,16 @@ pub fn span_named<'a>(spans: &'a [serde_json::Value], name: &str) -> &'a serde_j
         .find(|s| s["displayName"]["value"] == name)
         .unwrap_or_else(|| panic!("no span {name}"))
 }
+
+/// Asserts that `span` is a server span whose parent is the remote span of
+/// the W3C example `traceparent`
+/// (`00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01`), in its trace.
+pub fn assert_server_child_of_remote_parent(span: &serde_json::Value) {
+    assert_eq!(span["spanKind"], "SERVER");
+    assert_eq!(span["parentSpanId"], "00f067aa0ba902b7");
+    assert_eq!(span["sameProcessAsParentSpan"], false);
+    assert!(span["name"]
+        .as_str()
+        .unwrap()
+        .contains("/traces/4bf92f3577b34da6a3ce929d0e0e4736/spans/"));
+}
