@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::ConfigError;
+use crate::cli::exit::ConfigError;
 
 /// The endpoint must be an `http` or `https` URL with a host.
 pub fn check_endpoint(endpoint: &str) -> Result<(), ConfigError> {

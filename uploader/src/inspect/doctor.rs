@@ -1,8 +1,9 @@
 //! `tracespool doctor`: credentials, token, endpoint, project, clock and spool.
 //!
-//! With `--sink otlp` the endpoint check posts an empty
+//! The endpoint is checked as the destination says ([`Probe`]): Cloud
+//! Trace's by any HTTP answer to a `GET`; OTLP's by posting an empty
 //! `ExportTraceServiceRequest` to `{endpoint}/v1/traces` with the upload's
-//! headers and credentials: a valid request that stores nothing, so a 2xx
+//! headers and credentials, a valid request that stores nothing, so a 2xx
 //! proves the URL, TLS (`--ca-cert`), the headers, the token and the
 //! project header together.
 
@@ -13,6 +14,11 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tracespool_spool::{lock_path, now_ns, SpoolReader, UploaderLock};
 
+use crate::auth::{Auth, SCOPE};
+use crate::cli::cloud::CloudArgs;
+use crate::cli::project::resolve_project;
+use crate::compression::Compression;
+use crate::destination::Probe;
 use crate::timefmt::rfc3339_secs;
 
 /// Arguments of `tracespool doctor`.
@@ -22,7 +28,7 @@ pub struct DoctorArgs {
     #[arg(long)]
     spool: Option<PathBuf>,
     #[command(flatten)]
-    cloud: crate::CloudArgs,
+    cloud: CloudArgs,
     /// JSON output.
     #[arg(long)]
     json: bool,
@@ -39,14 +45,14 @@ struct Check {
 pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
     let mut checks = Vec::new();
     let source = a.cloud.source();
-    let mut auth = crate::auth::Auth::new(source.clone());
+    let mut auth = Auth::new(source.clone());
     let token = auth.token_if_enabled().await;
     checks.push(Check {
         name: "credentials",
         ok: token.is_ok(),
         detail: match &token {
             Ok(_) if !auth.is_enabled() => "off (--no-auth): requests carry no token".into(),
-            Ok(_) => format!("a token for {} was obtained from {}", crate::auth::SCOPE, source.describe()),
+            Ok(_) => format!("a token for {} was obtained from {}", SCOPE, source.describe()),
             Err(e) => e.to_string(),
         },
         fix: token.is_err().then(|| {
@@ -55,8 +61,8 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
                 .to_string()
         }),
     });
-    let project = crate::resolve_project(a.cloud.project.clone(), Some(&mut auth)).await;
-    let project_optional = a.cloud.sink == crate::sink::Sink::Otlp && a.cloud.no_auth;
+    let project = resolve_project(a.cloud.project.clone(), Some(&mut auth)).await;
+    let project_optional = !a.cloud.needs_project();
     checks.push(Check {
         name: "project",
         ok: project.is_ok() || project_optional,
@@ -70,17 +76,20 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
         fix: (project.is_err() && !project_optional)
             .then(|| "pass --project or set GOOGLE_CLOUD_PROJECT".into()),
     });
-    let client = crate::sink::http_client(Duration::from_secs(10), a.cloud.ca_cert.as_deref())?;
+    let client = crate::http::http_client(Duration::from_secs(10), a.cloud.ca_cert.as_deref())?;
     let endpoint = a.cloud.endpoint();
-    let (answer, target) = match a.cloud.sink {
-        crate::sink::Sink::Cloudtrace => (client.get(&endpoint).send().await, endpoint.clone()),
-        crate::sink::Sink::Otlp => {
-            let url = crate::sink::Sink::Otlp.url(&endpoint, "");
+    let sink = a.cloud.sink;
+    let probe = sink.probe();
+    let (answer, target) = match probe {
+        Probe::AnyAnswer => (client.get(&endpoint).send().await, endpoint.clone()),
+        Probe::EmptyRequest => {
+            let project = project.as_deref().unwrap_or("");
+            let url = sink.url(&endpoint, project);
             // The upload's headers, uncompressed (an empty body).
-            let headers = crate::sink::request_headers(
-                crate::sink::Sink::Otlp,
-                crate::sink::Compression::None,
-                project.as_deref().unwrap_or(""),
+            let headers = crate::http::request_headers(
+                sink,
+                Compression::None,
+                project,
                 auth.is_enabled(),
                 &a.cloud.headers,
             )?;
@@ -88,12 +97,11 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
             if let (Ok(t), true) = (&token, auth.is_enabled()) {
                 req = req.bearer_auth(t);
             }
-            // An empty ExportTraceServiceRequest is zero bytes of protobuf.
             (req.body(Vec::new()).send().await, url)
         }
     };
-    let otlp_refused = a.cloud.sink == crate::sink::Sink::Otlp
-        && answer.as_ref().is_ok_and(|r| !r.status().is_success());
+    let refused =
+        probe == Probe::EmptyRequest && answer.as_ref().is_ok_and(|r| !r.status().is_success());
     let server_date = answer.as_ref().ok().and_then(|r| {
         r.headers()
             .get(reqwest::header::DATE)
@@ -102,15 +110,19 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
     });
     checks.push(Check {
         name: "endpoint",
-        ok: answer.is_ok() && !otlp_refused,
+        ok: answer.is_ok() && !refused,
         detail: match &answer {
             Ok(r) => format!("{target} answered HTTP {}", r.status().as_u16()),
             Err(e) => format!("{target}: {e}"),
         },
         fix: if answer.is_err() {
             Some("check the network, proxy, firewall and --ca-cert; spans wait in the spool meanwhile".into())
-        } else if otlp_refused {
-            Some("an empty OTLP export was refused: check the credentials (or --no-auth), --header, the project and that the endpoint is an OTLP/HTTP receiver".into())
+        } else if refused {
+            Some(format!(
+                "an empty {0} request was refused: {1} (or --no-auth); is the endpoint an {0} receiver?",
+                sink.display_name(),
+                sink.config_hint()
+            ))
         } else {
             None
         },
@@ -118,7 +130,7 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
     let now_s = now_ns() / 1_000_000_000;
     let skew = server_date
         .as_deref()
-        .and_then(|d| crate::policy::clock_skew_secs(d, now_s));
+        .and_then(|d| crate::answer::clock_skew_secs(d, now_s));
     let plausible = now_s > 1_700_000_000;
     let clock_ok = plausible && skew.is_none_or(|s| s.abs() < 300);
     checks.push(Check {

@@ -6,8 +6,8 @@ use std::time::Duration;
 use tracespool_schema::SpanId;
 use tracespool_spool::{now_ns, RowFilter, SpanState};
 
-use super::*;
-use crate::ConfigError;
+use super::common::*;
+use crate::cli::exit::ConfigError;
 
 /// Arguments of `tracespool requeue`.
 #[derive(clap::Args, Debug)]

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use serde_json::json;
 use tracespool_spool::{RecoverError, SpoolOptions};
 
-use crate::{Exit, EXIT_LOCKED};
+use crate::cli::exit::{Exit, EXIT_LOCKED};
 
 /// Arguments of `tracespool recover`.
 #[derive(clap::Args, Debug)]

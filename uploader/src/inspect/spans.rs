@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tracespool_schema::{decode_record, AttributeValue, TimeEventKind, TraceId};
 use tracespool_spool::{now_ns, RowFilter, SpanRow, SpanState};
 
-use super::*;
+use super::common::*;
 use crate::timefmt::{rfc3339_nanos, rfc3339_secs};
 
 pub(crate) fn parse_state(s: &str) -> Result<SpanState, String> {

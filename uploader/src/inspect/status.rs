@@ -10,7 +10,7 @@ use tracespool_spool::{Counter, SpanRow, UploaderLock};
 
 use anyhow::Context as _;
 
-use super::*;
+use super::common::*;
 use crate::timefmt::{rfc3339_nanos, rfc3339_secs};
 
 /// `tracespool inspect SPOOL`.

@@ -8,8 +8,9 @@ use serde_json::json;
 use tracespool_schema::{decode_record, TimeEventKind, TraceId};
 use tracespool_spool::{RowFilter, SpanState};
 
-use super::*;
-use crate::ConfigError;
+use super::common::*;
+use super::spans::{attr_json, row_json};
+use crate::cli::exit::ConfigError;
 
 /// Arguments of `tracespool trace`.
 #[derive(clap::Args, Debug)]

@@ -1,86 +1,158 @@
-//! Sending one prepared batch: corrupt rows quarantined, expired rows
-//! removed, then the request, and what each answer means for the rows
-//! (`crate::policy` for Cloud Trace, `crate::otlp::response` for OTLP):
-//! delivered, partially delivered, split, quarantined, or retried.
+//! Delivering one prepared batch: the state machine of an upload attempt.
+//!
+//! A batch's corrupt rows are quarantined and its expired rows removed
+//! first; then its spans are sent as one run. A run goes through:
+//!
+//! ```text
+//!            ┌──────────────────────────────── wait (backoff, at least what the answer asks) ◄─┐
+//!            ▼                                                                                 │
+//!   token ─► send ─► answer ─┬─ 2xx ───────────────► delivered: marked, then deleted           │
+//!     │                      ├─ 2xx partial ───────► named spans quarantined, the rest delivered
+//!     │                      ├─ 400/413, n > 1 ────► split: each half is a run, in order       │
+//!     │                      ├─ 400/413, n = 1 ────► quarantined with the server's reason      │
+//!     │                      ├─ 401, token old ────► new token, send again                     │
+//!     │                      └─ 401 again, 403, 404, 429, 5xx, no answer ──────────────────────┘
+//!     └─ no token ─────────────────────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! The decisions are [`crate::answer`]'s and the destination's
+//! ([`crate::destination::Destination::classify`]); what they do to rows
+//! is written through the [`Ledger`]. A wait stops the run on shutdown,
+//! or when it would pass `--max-duration` ([`Stop`]); the batch's spans
+//! then stay pending. A dry run prints each request instead of sending it
+//! and changes no row.
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
+use tokio::sync::watch;
 use tracespool_spool::Counter;
 
+use super::config::{RunStats, UploadConfig};
 use super::dry_run;
-use super::framing::{body_of, compress};
+use super::ledger::Ledger;
 use super::prepare::{Prepared, PreparedBatch};
-use super::send::Answer;
-use super::{Stop, Uploader};
-use crate::otlp::response::{classify_otlp, named_spans};
-use crate::policy::{classify_status, classify_transport, Decision};
-use crate::sink::Sink;
+use super::send::Sender;
+use super::waits::Waits;
+use crate::answer::{named_spans, Decision};
+use crate::auth::Auth;
+use crate::backoff::Backoff;
+use crate::compression::Compression;
+use crate::destination::sink::Sink;
+use crate::pacing::Pacer;
 
-impl Uploader {
+/// Why delivery stopped with spans left pending.
+pub(crate) enum Stop {
+    /// SIGTERM or SIGINT.
+    Shutdown,
+    /// The next wait would pass `--max-duration`; the last reason.
+    Deadline(String),
+}
+
+/// Sends prepared batches and records what became of their spans.
+pub(crate) struct Delivery {
+    sink: Sink,
+    compression: Compression,
+    dry_run: bool,
+    ledger: Ledger,
+    auth: Auth,
+    sender: Sender,
+    backoff: Backoff,
+    pacer: Option<Pacer>,
+    waits: Waits,
+    /// `--max-duration`, on the clock of [`Waits`].
+    deadline: Option<Duration>,
+    shutdown: watch::Receiver<bool>,
+    /// The reason of the last failure, while failing (to log a failure
+    /// once, and the recovery once).
+    failing: Option<String>,
+    stats: RunStats,
+}
+
+impl Delivery {
+    /// Opens the spool for the run (see [`Ledger::open`]) and prepares the
+    /// requests.
+    pub(crate) fn new(
+        cfg: &UploadConfig,
+        auth: Auth,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Self> {
+        let ledger = Ledger::open(&cfg.spool, cfg.dry_run)?;
+        let client = crate::http::http_client(cfg.request_timeout, cfg.ca_cert.as_deref())?;
+        let url = cfg.sink.url(&cfg.endpoint, &cfg.project);
+        let headers = crate::http::request_headers(
+            cfg.sink,
+            cfg.compression,
+            &cfg.project,
+            auth.is_enabled(),
+            &cfg.headers,
+        )?;
+        Ok(Delivery {
+            sink: cfg.sink,
+            compression: cfg.compression,
+            dry_run: cfg.dry_run,
+            ledger,
+            auth,
+            sender: Sender {
+                client,
+                url,
+                headers,
+            },
+            backoff: Backoff::new(Duration::from_secs(1), cfg.max_backoff),
+            pacer: cfg.max_bandwidth.map(Pacer::new),
+            waits: Waits::new(cfg.simulated_waits),
+            deadline: cfg.max_duration,
+            shutdown,
+            failing: None,
+            stats: RunStats::default(),
+        })
+    }
+
+    /// What this run did so far.
+    pub(crate) fn stats(&self) -> RunStats {
+        self.stats
+    }
+
+    /// Whether `--max-duration` has passed.
+    pub(crate) fn past_deadline(&self) -> bool {
+        self.deadline.is_some_and(|d| self.waits.elapsed() >= d)
+    }
+
+    /// Spans pending now.
+    pub(crate) fn pending(&mut self) -> anyhow::Result<u64> {
+        self.ledger.pending()
+    }
+
+    /// Ends the run (see [`Ledger::close`]).
+    pub(crate) fn close(&mut self) -> anyhow::Result<()> {
+        let succeeded = self.failing.is_none() && self.stats.requests > 0;
+        self.ledger.close(succeeded)
+    }
+
     /// Quarantines the corrupt rows, removes the expired ones, and sends
     /// the rest of one prepared batch.
-    pub(super) async fn process(
+    pub(crate) async fn process(
         &mut self,
         batch: PreparedBatch,
     ) -> anyhow::Result<Result<(), Stop>> {
-        let PreparedBatch {
-            corrupt,
-            expired,
-            body,
-            buf,
-            framing,
-            spans: prepared,
-        } = batch;
-        if self.cfg.dry_run {
-            // A dry run changes nothing in the spool.
-            if !corrupt.is_empty() || !expired.is_empty() {
+        if self.dry_run {
+            if !batch.corrupt.is_empty() || !batch.expired.is_empty() {
                 tracing::warn!(
-                    corrupt = corrupt.len(),
-                    expired = expired.len(),
+                    corrupt = batch.corrupt.len(),
+                    expired = batch.expired.len(),
                     "dry run: these rows would be quarantined (corrupt) or dropped (past 14 days)"
                 );
             }
-            if !prepared.is_empty() {
-                if let Err(stop) = self.deliver(body, &prepared).await? {
-                    return Ok(Err(stop));
-                }
-            }
-            return Ok(Ok(()));
+        } else {
+            self.set_aside(&batch)?;
         }
-        if !corrupt.is_empty() {
-            let rows: Vec<(i64, &str)> = corrupt.iter().map(|(i, r)| (*i, r.as_str())).collect();
-            let n = self
-                .reader
-                .quarantine(&rows)
-                .context("quarantine corrupt rows")?;
-            self.stats.quarantined += n;
-            tracing::warn!(count = n, "quarantined corrupt records");
-        }
-        if !expired.is_empty() {
-            let n = self
-                .reader
-                .remove(&expired, Counter::UploadExpired)
-                .context("remove expired spans")?;
-            self.stats.expired += n;
-            tracing::warn!(
-                count = n,
-                "spans older than Cloud Trace's 14-day window were not sent"
-            );
-        }
-        if prepared.is_empty() {
+        if batch.spans.is_empty() {
             return Ok(Ok(()));
         }
         // Send in order; a split pushes its halves.
-        let mut stack = vec![(0usize, prepared.len())];
+        let mut stack = vec![(0usize, batch.spans.len())];
         while let Some((a, b)) = stack.pop() {
-            let part = if (a, b) == (0, prepared.len()) {
-                body.clone()
-            } else {
-                let raw = body_of(&framing, &buf, prepared[a..b].iter().map(|p| &p.piece));
-                compress(raw, self.cfg.compression).into()
-            };
-            match self.deliver(part, &prepared[a..b]).await? {
+            let body = batch.part(a..b, self.compression);
+            match self.send_run(body, &batch.spans[a..b]).await? {
                 Ok(Some(mid)) => {
                     let m = a + mid;
                     stack.push((m, b));
@@ -93,17 +165,40 @@ impl Uploader {
         Ok(Ok(()))
     }
 
+    /// Quarantines a batch's corrupt rows and removes its expired ones.
+    fn set_aside(&mut self, batch: &PreparedBatch) -> anyhow::Result<()> {
+        if !batch.corrupt.is_empty() {
+            let rows: Vec<(i64, &str)> = batch
+                .corrupt
+                .iter()
+                .map(|(i, r)| (*i, r.as_str()))
+                .collect();
+            let n = self.ledger.quarantine(&rows)?;
+            self.stats.quarantined += n;
+            tracing::warn!(count = n, "quarantined corrupt records");
+        }
+        if !batch.expired.is_empty() {
+            let n = self.ledger.expire(&batch.expired)?;
+            self.stats.expired += n;
+            tracing::warn!(
+                count = n,
+                "spans older than Cloud Trace's 14-day window were not sent"
+            );
+        }
+        Ok(())
+    }
+
     /// Sends one run of spans until it is delivered, quarantined, or must be
     /// split (returns the split point).
-    async fn deliver(
+    async fn send_run(
         &mut self,
         body: bytes::Bytes,
         spans: &[Prepared],
     ) -> anyhow::Result<Result<Option<usize>, Stop>> {
-        if self.cfg.dry_run {
+        if self.dry_run {
             dry_run::print_request(
-                self.cfg.sink,
-                self.cfg.compression,
+                self.sink,
+                self.compression,
                 &self.sender,
                 self.auth.is_enabled(),
                 &body,
@@ -121,9 +216,8 @@ impl Uploader {
             let token = match self.auth.token_if_enabled().await {
                 Ok(t) => t,
                 Err(e) => {
-                    let reason = e.to_string();
                     if let Err(stop) = self
-                        .wait_after_failure(reason, Duration::from_secs(5))
+                        .wait_after_failure(e.to_string(), Duration::from_secs(5))
                         .await
                     {
                         return Ok(Err(stop));
@@ -133,7 +227,7 @@ impl Uploader {
             };
             if ambiguous_before {
                 self.stats.possible_duplicates += spans.len() as u64;
-                self.unrecorded_duplicates += spans.len() as u64;
+                self.ledger.possible_duplicates(spans.len() as u64);
             }
             if let Some(p) = &mut self.pacer {
                 let wait = p.reserve(body.len(), Instant::now());
@@ -147,7 +241,7 @@ impl Uploader {
             }
             self.stats.requests += 1;
             self.stats.bytes_sent += body.len() as u64;
-            self.unrecorded_bytes += body.len() as u64;
+            self.ledger.bytes_sent(body.len() as u64);
             let answer = {
                 let mut sd = self.shutdown.clone();
                 let post = self.sender.post(&token, body.clone());
@@ -165,26 +259,7 @@ impl Uploader {
                 }
             };
             drop(token);
-            let decision = match answer {
-                Answer::Http {
-                    status,
-                    retry_after,
-                    body,
-                } => match self.cfg.sink {
-                    Sink::Cloudtrace => classify_status(
-                        status,
-                        retry_after,
-                        &String::from_utf8_lossy(&body),
-                        spans.len(),
-                        token_fresh,
-                    ),
-                    Sink::Otlp => {
-                        classify_otlp(status, retry_after, &body, spans.len(), token_fresh)
-                    }
-                },
-                Answer::Transport { reason, sent } => classify_transport(reason, sent),
-            };
-            match decision {
+            match self.sink.classify(&answer, spans.len(), token_fresh) {
                 Decision::Delivered => {
                     self.delivered(spans)?;
                     return Ok(Ok(None));
@@ -197,9 +272,8 @@ impl Uploader {
                 Decision::Split => return Ok(Ok(Some(spans.len() / 2))),
                 Decision::Quarantine(reason) => {
                     let n = self
-                        .reader
-                        .quarantine(&[(spans[0].row_id, reason.as_str())])
-                        .context("quarantine a span")?;
+                        .ledger
+                        .quarantine(&[(spans[0].row_id, reason.as_str())])?;
                     self.stats.quarantined += n;
                     tracing::warn!(row = spans[0].row_id, %reason, "span quarantined");
                     self.recovered();
@@ -210,7 +284,7 @@ impl Uploader {
                     self.auth.reset();
                     token_fresh = true;
                     self.stats.retries += 1;
-                    self.count_retry();
+                    self.ledger.count(Counter::UploadRetries, 1);
                 }
                 Decision::Retry {
                     min_wait,
@@ -219,7 +293,7 @@ impl Uploader {
                 } => {
                     ambiguous_before = ambiguous;
                     self.stats.retries += 1;
-                    self.count_retry();
+                    self.ledger.count(Counter::UploadRetries, 1);
                     if let Err(stop) = self.wait_after_failure(reason, min_wait).await {
                         return Ok(Err(stop));
                     }
@@ -233,21 +307,15 @@ impl Uploader {
     fn delivered(&mut self, spans: &[Prepared]) -> anyhow::Result<()> {
         let first = spans[0].row_id;
         let last = spans[spans.len() - 1].row_id;
-        self.reader
-            .mark_delivered(last)
-            .context("mark spans delivered")?;
-        if let Some(d) = &mut self.deleter {
-            d.delete(first, last)?;
-        }
+        self.ledger.delivered(first, last)?;
         self.stats.uploaded += spans.len() as u64;
         self.recovered();
-        self.progress_tick();
         Ok(())
     }
 
-    /// An OTLP partial success: quarantines the spans the message names
-    /// (before the run is marked delivered, so the mark never covers them),
-    /// and counts the rejected spans it does not name.
+    /// A partial success: quarantines the spans the message names (before
+    /// the run is marked delivered, so the mark never covers them), and
+    /// counts the rejected spans it does not name.
     fn partially_delivered(
         &mut self,
         spans: &[Prepared],
@@ -260,27 +328,19 @@ impl Uploader {
             // A batch of one: the rejected span is known.
             named.push(0);
         }
-        let reason = format!("OTLP partial success: {message}");
+        let reason = format!("{} partial success: {message}", self.sink.display_name());
         let rows: Vec<(i64, &str)> = named
             .iter()
             .map(|&i| (spans[i].row_id, reason.as_str()))
             .collect();
         if !rows.is_empty() {
-            let n = self
-                .reader
-                .quarantine(&rows)
-                .context("quarantine rejected spans")?;
+            let n = self.ledger.quarantine(&rows)?;
             self.stats.quarantined += n;
         }
         let unnamed = rejected.saturating_sub(rows.len() as u64);
         if unnamed > 0 {
             self.stats.rejected_by_server += unnamed;
-            if let Err(e) = self
-                .reader
-                .add_counters(&[(Counter::RejectedByServer, unnamed)])
-            {
-                tracing::debug!(error = %e, "could not count rejected spans");
-            }
+            self.ledger.count(Counter::RejectedByServer, unnamed);
         }
         tracing::warn!(
             rejected,
@@ -290,5 +350,41 @@ impl Uploader {
             "the server rejected some spans of a batch and accepted the rest"
         );
         Ok(())
+    }
+
+    /// After a success: logs the recovery once, resets the backoff, and
+    /// records the status.
+    fn recovered(&mut self) {
+        if let Some(reason) = self.failing.take() {
+            tracing::info!(after_failures = self.backoff.attempts(), previous = %reason, "delivering again");
+        }
+        self.backoff.reset();
+        let succeeded = self.stats.requests > 0;
+        self.ledger.status(succeeded, false);
+    }
+
+    /// Logs a failure (once per kind, then at debug), records it in the
+    /// spool, and waits with backoff. Fails with `Stop` on shutdown or when
+    /// the wait would pass the deadline.
+    async fn wait_after_failure(&mut self, reason: String, min_wait: Duration) -> Result<(), Stop> {
+        let wait = self.backoff.next(min_wait, fastrand::f64());
+        if self.failing.as_deref() != Some(reason.as_str()) {
+            tracing::warn!(%reason, retry_in = ?wait, "upload failed; spans stay in the spool");
+        } else {
+            tracing::debug!(%reason, retry_in = ?wait, "upload failed again");
+        }
+        self.ledger.failed(&reason);
+        self.failing = Some(reason.clone());
+        if self
+            .deadline
+            .is_some_and(|d| self.waits.elapsed() + wait > d)
+        {
+            return Err(Stop::Deadline(reason));
+        }
+        let mut sd = self.shutdown.clone();
+        self.waits
+            .sleep(wait, &mut sd)
+            .await
+            .map_err(|_| Stop::Shutdown)
     }
 }

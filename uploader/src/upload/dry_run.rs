@@ -1,15 +1,17 @@
 //! `upload --dry-run`: each request as one JSON line on stdout instead of
 //! sending it: method, URL, headers (secrets masked: the token and every
 //! `--header` value), the body's size as it would be sent, and the body
-//! (Cloud Trace: the exact JSON; OTLP: the request in OTLP/JSON, read back
-//! from the protobuf that would be sent).
+//! (as the destination reads it as JSON: Cloud Trace's is the exact body;
+//! OTLP's the request in OTLP/JSON, read back from the protobuf that would
+//! be sent).
 
 use std::io::{Read, Write};
 
 use anyhow::Context as _;
 
 use super::send::Sender;
-use crate::sink::{Compression, Sink};
+use crate::compression::Compression;
+use crate::destination::sink::Sink;
 
 /// Prints one request.
 pub(crate) fn print_request(
@@ -56,16 +58,8 @@ pub(crate) fn print_request(
     out.write_all(&head.as_bytes()[..head.len() - 1])
         .and_then(|_| out.write_all(b",\"body\":"))
         .context("write to stdout")?;
-    match sink {
-        Sink::Cloudtrace => out.write_all(&raw).context("write to stdout")?,
-        Sink::Otlp => {
-            use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-            use prost::Message;
-            let req =
-                ExportTraceServiceRequest::decode(&raw[..]).context("read back the OTLP body")?;
-            serde_json::to_writer(&mut out, &req).context("write to stdout")?;
-        }
-    }
+    sink.write_body_json(&raw, &mut out)
+        .context("write to stdout")?;
     out.write_all(b"}\n").context("write to stdout")?;
     Ok(())
 }

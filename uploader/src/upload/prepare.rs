@@ -1,13 +1,18 @@
 //! The preparing thread of an upload run: leases, decodes, expires and
 //! converts the next batches into request bodies ahead of the sender.
+//!
+//! Each span is written once, as a piece of its batch's buffer, by the
+//! destination's [`PieceWriter`]; the body for the whole batch is ready
+//! (compressed if asked) when the batch is handed over, and the body of
+//! any part of it after a split is framed from the same pieces
+//! ([`PreparedBatch::part`]).
 
 use tracespool_schema::RecordDecoder;
 use tracespool_spool::{now_ns, LeasedSpan, SpoolOptions, SpoolReader};
 
-use super::framing::{compress, Framing, PieceWriter};
-use crate::convert::is_expired;
-use crate::otlp::body::Piece;
-use crate::sink::Compression;
+use crate::compression::Compression;
+use crate::destination::{Framing, Piece, PieceWriter};
+use crate::repair::{is_expired, sent_ids};
 
 /// One span of a prepared batch: its row, and its piece of the batch's
 /// buffer.
@@ -27,7 +32,7 @@ pub(crate) struct PreparedBatch {
     pub(crate) body: bytes::Bytes,
     /// The pieces of `spans` (for a split).
     pub(crate) buf: bytes::Bytes,
-    pub(crate) framing: Framing,
+    pub(crate) framing: Box<dyn Framing>,
     pub(crate) spans: Vec<Prepared>,
 }
 
@@ -39,11 +44,28 @@ pub(crate) enum FromPrep {
     Failed(tracespool_spool::SpoolError),
 }
 
+impl PreparedBatch {
+    /// The body as sent for `spans[range]` of this batch.
+    pub(crate) fn part(
+        &self,
+        range: std::ops::Range<usize>,
+        compression: Compression,
+    ) -> bytes::Bytes {
+        if range == (0..self.spans.len()) {
+            return self.body.clone();
+        }
+        let raw = self
+            .framing
+            .body(&self.buf, &mut self.spans[range].iter().map(|p| &p.piece));
+        compression.apply(raw).into()
+    }
+}
+
 /// Decodes, expires and converts one lease, writing the request body.
 pub(crate) fn prepare(
     lease: Vec<LeasedSpan>,
     decoder: &mut RecordDecoder,
-    writer: &mut PieceWriter,
+    writer: &mut dyn PieceWriter,
     compression: Compression,
     expire: bool,
     now: u64,
@@ -62,7 +84,7 @@ pub(crate) fn prepare(
                 let piece = writer.write(&mut buf, spans.is_empty(), &span, resource, now);
                 spans.push(Prepared {
                     row_id: l.row_id,
-                    span_id: crate::convert::sent_ids(&span).span,
+                    span_id: sent_ids(&span).span,
                     piece,
                 });
             }
@@ -73,8 +95,8 @@ pub(crate) fn prepare(
     let buf = bytes::Bytes::from(buf);
     let body = match (body, compression) {
         (None, Compression::None) => buf.clone(),
-        (Some(b), c) => compress(b, c).into(),
-        (None, c) => compress(buf.to_vec(), c).into(),
+        (Some(b), c) => c.apply(b).into(),
+        (None, c) => c.apply(buf.to_vec()).into(),
     };
     PreparedBatch {
         corrupt,
@@ -88,11 +110,11 @@ pub(crate) fn prepare(
 
 /// How the preparing thread makes batches.
 pub(crate) struct Plan {
-    /// Encodes spans for the sink.
-    pub(crate) writer: PieceWriter,
+    /// Encodes spans for the destination.
+    pub(crate) writer: Box<dyn PieceWriter>,
     pub(crate) compression: Compression,
     /// Whether spans past the 14-day window are dropped (see
-    /// `Sink::expires_old_spans`).
+    /// `Destination::expires_old_spans`).
     pub(crate) expire: bool,
     /// Spans per batch.
     pub(crate) batch: usize,
@@ -144,7 +166,7 @@ pub(crate) fn prepare_loop(
         let msg = FromPrep::Batch(prepare(
             lease,
             &mut decoder,
-            &mut writer,
+            &mut *writer,
             compression,
             expire,
             now,

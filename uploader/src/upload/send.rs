@@ -1,11 +1,9 @@
 //! Posting one request body and reading the answer: a status with its
 //! `Retry-After`, or a transport error and whether the body may have left.
 
-use std::time::Duration;
-
 use tracespool_spool::now_ns;
 
-use crate::policy::parse_retry_after;
+use crate::answer::{parse_retry_after, Answer};
 
 /// Posts a body; returns (status, Retry-After, body) or a transport error.
 pub(crate) struct Sender {
@@ -14,18 +12,6 @@ pub(crate) struct Sender {
     /// Content type, `Content-Encoding`, `x-goog-user-project` and the
     /// `--header`s: the same on every request. Never logged.
     pub(crate) headers: reqwest::header::HeaderMap,
-}
-
-pub(crate) enum Answer {
-    Http {
-        status: u16,
-        retry_after: Option<Duration>,
-        body: bytes::Bytes,
-    },
-    Transport {
-        reason: String,
-        sent: bool,
-    },
 }
 
 impl Sender {

@@ -1,15 +1,17 @@
-//! What to do after a `traces:batchWrite` attempt: pure decisions, unit
-//! tested without a network.
+//! What to do after an upload attempt: pure decisions, unit tested without
+//! a network. Every destination shares this table; a destination decides
+//! only what its 2xx body means (a partial success, for OTLP) and how its
+//! error bodies carry a message ([`crate::destination::Destination`]).
 //!
 //! | answer | decision |
 //! |---|---|
-//! | 2xx | delivered: delete the batch |
+//! | 2xx | delivered: delete the batch (or, after a partial success, quarantine the spans the server names and delete the rest) |
 //! | 400 | the request is invalid: split the batch until the bad span is alone, quarantine it |
 //! | 413 | too large: split; a single span: quarantine |
-//! | 401 | get a new token, resend; again: back off |
-//! | 403, 404, other 4xx | configuration (permission, project): back off long, resend; never drop |
-//! | 429 | back off at least 30 s (and at least `Retry-After`) |
-//! | 5xx | back off (at least `Retry-After`), resend |
+//! | 401 | get a new token, resend; again: as 403 |
+//! | 403, 404, other 4xx | configuration (permission, project): back off at least 60 s, resend; never drop |
+//! | 429 | back off at least 30 s (Google's advice), longer if `Retry-After` says so |
+//! | 5xx | back off (at least `Retry-After`), resend; 502 and 504 may have stored the spans (a possible duplicate, counted) |
 //! | timeout, connection reset after sending | back off, resend: the server may have stored it (a possible duplicate, counted) |
 //! | connection refused, DNS | back off, resend |
 
@@ -47,46 +49,65 @@ pub enum Decision {
     },
 }
 
+/// What came back for one request.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// An HTTP answer.
+    Http {
+        /// The status code.
+        status: u16,
+        /// `Retry-After`, parsed.
+        retry_after: Option<Duration>,
+        /// The body.
+        body: bytes::Bytes,
+    },
+    /// No HTTP answer.
+    Transport {
+        /// What failed, with its causes.
+        reason: String,
+        /// Whether the request may have reached the server (a timeout or a
+        /// reset after connecting).
+        sent: bool,
+    },
+}
+
 /// Shortest wait after a 429, as Google's retry guidance asks.
 pub const MIN_WAIT_429: Duration = Duration::from_secs(30);
 /// Shortest wait after a configuration error (403, 404, ...).
 pub const MIN_WAIT_CONFIG: Duration = Duration::from_secs(60);
 
-/// Classifies an HTTP answer.
-pub fn classify_status(
+/// Classifies a non-2xx HTTP answer. `message`: what the body says, if the
+/// destination could read it; `config_hint`: what to check after a 403,
+/// 404 or other 4xx.
+pub fn classify_refusal(
     status: u16,
     retry_after: Option<Duration>,
-    body: &str,
+    message: Option<String>,
     batch_len: usize,
     token_was_fresh: bool,
+    config_hint: &str,
 ) -> Decision {
     let ra = retry_after.unwrap_or(Duration::ZERO);
+    let msg = |default: &str| message.clone().unwrap_or_else(|| default.to_owned());
     match status {
-        200..=299 => Decision::Delivered,
         400 | 413 if batch_len > 1 => Decision::Split,
-        400 | 413 => Decision::Quarantine(format!(
-            "HTTP {status}: {}",
-            error_message(body).unwrap_or_else(|| "request rejected".into())
-        )),
+        400 | 413 => Decision::Quarantine(format!("HTTP {status}: {}", msg("request rejected"))),
         401 if !token_was_fresh => Decision::RefreshToken,
         429 => Decision::Retry {
             min_wait: ra.max(MIN_WAIT_429),
             ambiguous: false,
-            reason: format!("HTTP 429: {}", error_message(body).unwrap_or_else(|| "rate limited".into())),
+            reason: format!("HTTP 429: {}", msg("rate limited")),
         },
         500..=599 => Decision::Retry {
             min_wait: ra.max(Duration::from_secs(1)),
             // A 5xx may come from a proxy after the backend stored the spans.
             ambiguous: status == 504 || status == 502,
-            reason: format!("HTTP {status}: {}", error_message(body).unwrap_or_else(|| "server error".into())),
+            reason: format!("HTTP {status}: {}", msg("server error")),
         },
         _ => Decision::Retry {
             min_wait: ra.max(MIN_WAIT_CONFIG),
             ambiguous: false,
-            reason: format!(
-                "HTTP {status}: {} (check the project id, the API is enabled and the role roles/cloudtrace.agent)",
-                error_message(body).unwrap_or_else(|| "client error".into())
-            ),
+            reason: format!("HTTP {status}: {} ({config_hint})", msg("client error")),
         },
     }
 }
@@ -101,15 +122,33 @@ pub fn classify_transport(reason: String, sent: bool) -> Decision {
     }
 }
 
-/// The `error.message` of a Google REST error body, cut to 1000 bytes.
-pub fn error_message(body: &str) -> Option<String> {
+/// The longest message kept from a server's answer, in bytes.
+pub const MESSAGE_BYTES: usize = 1000;
+
+/// The `error.message` of a Google REST error body, cut to
+/// [`MESSAGE_BYTES`].
+pub fn google_error_message(body: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;
     let msg = v.get("error")?.get("message")?.as_str()?;
-    let mut end = msg.len().min(1000);
-    while !msg.is_char_boundary(end) {
-        end -= 1;
+    Some(crate::repair::cut(msg, MESSAGE_BYTES).to_owned())
+}
+
+/// The positions in `span_ids` (hex, lowercase) of the spans that a
+/// server's message names: every 16-hex-digit word of the message that is
+/// one of them.
+pub fn named_spans(message: &str, span_ids: &[String]) -> Vec<usize> {
+    let mut out = Vec::new();
+    for word in message.split(|c: char| !c.is_ascii_hexdigit()) {
+        if word.len() == 16 {
+            let w = word.to_ascii_lowercase();
+            for (i, id) in span_ids.iter().enumerate() {
+                if *id == w && !out.contains(&i) {
+                    out.push(i);
+                }
+            }
+        }
     }
-    Some(msg[..end].to_owned())
+    out
 }
 
 /// Parses `Retry-After`: delta-seconds or an IMF-fixdate (`Sun, 06 Nov 1994
@@ -140,121 +179,80 @@ pub fn clock_skew_secs(server_date: &str, local_unix_secs: u64) -> Option<i64> {
     http_date_unix_secs(server_date).map(|server| local_unix_secs as i64 - server)
 }
 
-/// Exponential backoff with full jitter: attempt `n` waits a random time in
-/// `[0, min(cap, base * 2^n)]`, but never less than `min_wait`.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    /// First ceiling.
-    pub base: Duration,
-    /// Largest ceiling.
-    pub cap: Duration,
-    attempt: u32,
-}
-
-impl Backoff {
-    /// A backoff from `base` up to `cap`.
-    pub fn new(base: Duration, cap: Duration) -> Self {
-        Backoff {
-            base,
-            cap,
-            attempt: 0,
-        }
-    }
-
-    /// The next wait, given a uniform random `jitter` in `[0, 1)`.
-    pub fn next(&mut self, min_wait: Duration, jitter: f64) -> Duration {
-        let ceiling = self
-            .base
-            .saturating_mul(1u32.checked_shl(self.attempt.min(20)).unwrap_or(u32::MAX))
-            .min(self.cap);
-        self.attempt = self.attempt.saturating_add(1);
-        ceiling.mul_f64(jitter.clamp(0.0, 1.0)).max(min_wait)
-    }
-
-    /// After a success.
-    pub fn reset(&mut self) {
-        self.attempt = 0;
-    }
-
-    /// Failures since the last success.
-    pub fn attempts(&self) -> u32 {
-        self.attempt
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const BODY_400: &str =
-        r#"{"error":{"code":400,"message":"Invalid span name","status":"INVALID_ARGUMENT"}}"#;
+    const HINT: &str = "check the project";
+
+    fn refusal(status: u16, ra: Option<u64>, batch: usize, fresh: bool) -> Decision {
+        classify_refusal(
+            status,
+            ra.map(Duration::from_secs),
+            None,
+            batch,
+            fresh,
+            HINT,
+        )
+    }
 
     #[test]
     fn statuses_map_to_decisions() {
+        assert_eq!(refusal(400, None, 10, false), Decision::Split);
         assert_eq!(
-            classify_status(200, None, "{}", 10, false),
-            Decision::Delivered
-        );
-        assert_eq!(
-            classify_status(400, None, BODY_400, 10, false),
-            Decision::Split
-        );
-        assert_eq!(
-            classify_status(400, None, BODY_400, 1, false),
+            classify_refusal(400, None, Some("Invalid span name".into()), 1, false, HINT),
             Decision::Quarantine("HTTP 400: Invalid span name".into())
         );
-        assert_eq!(classify_status(413, None, "", 2, false), Decision::Split);
+        assert_eq!(
+            refusal(400, None, 1, false),
+            Decision::Quarantine("HTTP 400: request rejected".into())
+        );
+        assert_eq!(refusal(413, None, 2, false), Decision::Split);
         assert!(matches!(
-            classify_status(413, None, "", 1, false),
+            refusal(413, None, 1, false),
             Decision::Quarantine(_)
         ));
-        assert_eq!(
-            classify_status(401, None, "", 5, false),
-            Decision::RefreshToken
-        );
+        assert_eq!(refusal(401, None, 5, false), Decision::RefreshToken);
         assert!(matches!(
-            classify_status(401, None, "", 5, true),
+            refusal(401, None, 5, true),
             Decision::Retry {
                 ambiguous: false,
                 ..
             }
         ));
-        let Decision::Retry { min_wait, .. } = classify_status(429, None, "", 5, false) else {
+        let Decision::Retry { min_wait, .. } = refusal(429, None, 5, false) else {
             panic!()
         };
         assert_eq!(min_wait, MIN_WAIT_429);
-        let Decision::Retry { min_wait, .. } =
-            classify_status(429, Some(Duration::from_secs(90)), "", 5, false)
-        else {
+        let Decision::Retry { min_wait, .. } = refusal(429, Some(90), 5, false) else {
             panic!()
         };
         assert_eq!(min_wait, Duration::from_secs(90));
-        let Decision::Retry {
-            min_wait,
-            ambiguous,
-            ..
-        } = classify_status(503, Some(Duration::from_secs(7)), "", 5, false)
-        else {
-            panic!()
-        };
-        assert_eq!((min_wait, ambiguous), (Duration::from_secs(7), false));
-        assert!(matches!(
-            classify_status(504, None, "", 5, false),
-            Decision::Retry {
-                ambiguous: true,
+        for (code, amb) in [(502, true), (503, false), (504, true), (500, false)] {
+            let Decision::Retry {
+                min_wait,
+                ambiguous,
                 ..
-            }
-        ));
+            } = refusal(code, Some(7), 5, false)
+            else {
+                panic!("{code}")
+            };
+            assert_eq!(
+                (min_wait, ambiguous),
+                (Duration::from_secs(7), amb),
+                "{code}"
+            );
+        }
         let Decision::Retry {
             min_wait, reason, ..
-        } = classify_status(403, None, "", 5, false)
+        } = refusal(403, None, 5, false)
         else {
             panic!()
         };
         assert_eq!(min_wait, MIN_WAIT_CONFIG);
-        assert!(reason.contains("roles/cloudtrace.agent"));
+        assert!(reason.contains(HINT), "{reason}");
         assert!(matches!(
-            classify_status(404, None, "", 5, false),
+            refusal(404, None, 5, false),
             Decision::Retry { .. }
         ));
     }
@@ -296,32 +294,34 @@ mod tests {
     }
 
     #[test]
-    fn backoff_grows_caps_jitters_and_respects_minimum() {
-        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
-        assert_eq!(b.next(Duration::ZERO, 0.999_999).as_secs(), 0); // ceiling 1 s
-        assert_eq!(b.next(Duration::ZERO, 0.5), Duration::from_secs(1)); // ceiling 2 s
-        assert_eq!(b.next(Duration::ZERO, 0.5), Duration::from_secs(2)); // ceiling 4 s
-        for _ in 0..30 {
-            assert!(b.next(Duration::ZERO, 1.0) <= Duration::from_secs(60));
-        }
+    fn error_messages_are_extracted_and_cut() {
+        let body =
+            r#"{"error":{"code":400,"message":"Invalid span name","status":"INVALID_ARGUMENT"}}"#;
         assert_eq!(
-            b.next(Duration::ZERO, 0.0),
-            Duration::ZERO,
-            "full jitter reaches 0"
+            google_error_message(body).as_deref(),
+            Some("Invalid span name")
         );
-        assert_eq!(b.next(MIN_WAIT_429, 0.0), MIN_WAIT_429);
-        b.reset();
-        assert_eq!(b.attempts(), 0);
+        assert_eq!(google_error_message("not json"), None);
+        let long = format!(r#"{{"error":{{"message":"{}"}}}}"#, "é".repeat(600));
+        assert!(google_error_message(&long).unwrap().len() <= MESSAGE_BYTES);
     }
 
     #[test]
-    fn error_messages_are_extracted_and_cut() {
+    fn messages_name_spans_by_id() {
+        let ids = vec![
+            "00f067aa0ba902b7".to_string(),
+            "b7ad6b7169203331".to_string(),
+            "53995c3f42cd8ad8".to_string(),
+        ];
         assert_eq!(
-            error_message(BODY_400).as_deref(),
-            Some("Invalid span name")
+            named_spans(
+                "2 spans rejected: B7AD6B7169203331 (name too long), 53995c3f42cd8ad8",
+                &ids
+            ),
+            vec![1, 2]
         );
-        assert_eq!(error_message("not json"), None);
-        let long = format!(r#"{{"error":{{"message":"{}"}}}}"#, "é".repeat(600));
-        assert!(error_message(&long).unwrap().len() <= 1000);
+        assert!(named_spans("rejected 1 span", &ids).is_empty());
+        // A trace id (32 digits) is not a span id.
+        assert!(named_spans("trace 00f067aa0ba902b700f067aa0ba902b7", &ids).is_empty());
     }
 }

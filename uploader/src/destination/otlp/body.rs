@@ -26,8 +26,9 @@ use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 use prost::Message;
 use tracespool_schema::{InstrumentationScope, Resource, SpanData};
 
-use crate::convert::ConvertOptions;
-use crate::otlp::convert;
+use super::convert;
+use crate::destination::{Framing, Piece};
+use crate::repair::ConvertOptions;
 
 /// A resource or a scope, encoded.
 #[derive(Debug)]
@@ -41,14 +42,6 @@ pub(crate) struct Encoded {
 pub(crate) struct BatchGroups {
     resources: Vec<Arc<Encoded>>,
     scopes: Vec<Arc<Encoded>>,
-}
-
-/// Where a span's piece is, and its group: indices into [`BatchGroups`].
-#[derive(Debug, Clone)]
-pub(crate) struct Piece {
-    pub range: std::ops::Range<usize>,
-    pub resource: u16,
-    pub scope: u16,
 }
 
 /// Encodes spans into pieces (on the preparing thread).
@@ -80,7 +73,7 @@ impl OtlpBatchWriter {
     }
 
     /// Starts a batch.
-    pub(crate) fn begin(&mut self) {
+    pub(crate) fn begin_batch(&mut self) {
         self.batch = BatchGroups::default();
     }
 
@@ -90,7 +83,7 @@ impl OtlpBatchWriter {
     }
 
     /// Appends one span's piece to `out`.
-    pub(crate) fn write(&mut self, out: &mut Vec<u8>, s: &SpanData, r: &Resource) -> Piece {
+    pub(crate) fn write_span(&mut self, out: &mut Vec<u8>, s: &SpanData, r: &Resource) -> Piece {
         let resource = self.resource(r);
         let scope = self.scope(&s.scope);
         let start = out.len();
@@ -167,6 +160,12 @@ fn string_field(out: &mut Vec<u8>, tag: u32, s: &str) {
     if !s.is_empty() {
         field_header(out, tag, s.len());
         out.extend_from_slice(s.as_bytes());
+    }
+}
+
+impl Framing for BatchGroups {
+    fn body(&self, buf: &[u8], pieces: &mut dyn Iterator<Item = &Piece>) -> Vec<u8> {
+        assemble(self, buf, pieces)
     }
 }
 
@@ -270,7 +269,7 @@ mod tests {
             now_ns: 1_700_000_000_000_000_000,
         };
         let mut w = OtlpBatchWriter::new(Some("proj-p1".into()), opts.clone());
-        w.begin();
+        w.begin_batch();
         let (r1, r2) = (
             res("a", ""),
             res("b", "https://opentelemetry.io/schemas/1.26.0"),
@@ -282,7 +281,10 @@ mod tests {
             (span(4, "a"), &r1),
         ];
         let mut buf = Vec::new();
-        let pieces: Vec<Piece> = input.iter().map(|(s, r)| w.write(&mut buf, s, r)).collect();
+        let pieces: Vec<Piece> = input
+            .iter()
+            .map(|(s, r)| w.write_span(&mut buf, s, r))
+            .collect();
         let body = assemble(&w.groups(), &buf, &pieces);
         let got = ExportTraceServiceRequest::decode(&body[..]).unwrap();
 

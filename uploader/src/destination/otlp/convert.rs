@@ -15,11 +15,11 @@
 //! | events per span | 256 | first 256 kept, rest counted in `dropped_events_count` |
 //! | links per span | 128 | first 128 kept, rest counted in `dropped_links_count` |
 //!
-//! Repairs shared with the Cloud Trace path (`crate::convert`): a blank
+//! The repairs every destination applies ([`crate::repair`]): a blank
 //! name becomes `(unnamed span)`, zero ids get a stable derived id, a zero
-//! or self parent is sent as none, links to zero ids are dropped and
-//! counted, an end before the start becomes the start, times more than 3
-//! days ahead are clamped.
+//! or self parent is sent as none, an end before the start becomes the
+//! start, times more than 3 days ahead are clamped. Links to zero ids are
+//! dropped and counted.
 //!
 //! What has no OTLP field: a message event becomes an event named
 //! `message` with OpenTelemetry's RPC attributes (`message.type` `SENT` /
@@ -37,7 +37,7 @@ use tracespool_schema::{
     SpanKind, StatusCode, TimeEventKind,
 };
 
-use crate::convert::{cut, sent_ids, sent_name, sent_times, ConvertOptions};
+use crate::repair::{cut, sent_ids, sent_name, sent_times, ConvertOptions};
 
 /// The Telemetry API's limits.
 pub mod limits {

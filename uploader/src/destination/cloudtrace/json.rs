@@ -1,24 +1,25 @@
 //! The upload path's Cloud Trace JSON: spans written straight into the
 //! request body, with no intermediate values.
 //!
-//! [`crate::convert::to_cloud_trace`] is the readable reference of the
-//! mapping (and what `inspect export` uses); this writer produces **the
-//! same bytes** as `serde_json::to_vec(&to_cloud_trace(..))`, which the test
-//! `direct_json_is_byte_identical_to_the_reference` checks for hand-made
-//! and arbitrary spans. Both take their attribute rules from
-//! [`crate::convert::select_attributes`]. Strings are escaped by
+//! The readable reference of the mapping (`reference.rs`, `to_cloud_trace`,
+//! compiled for tests) and this writer produce **the same bytes**, which
+//! the test `direct_json_is_byte_identical_to_the_reference` checks for
+//! hand-made and arbitrary spans. Both take their attribute rules from
+//! [`super::convert::select_attributes`]. Strings are escaped by
 //! serde_json's own escaper.
 
 use std::io::Write as _;
 
 use tracespool_schema::{Attribute, AttributeValue, Resource, SpanData, StatusCode, TimeEventKind};
 
-use crate::convert::{
-    compressed_or_not, cut, dropped_events, dropped_links, float_text, int64, limits, link_type,
-    message_type, select_attributes, sent_events, sent_ids, sent_links, sent_name, sent_times,
-    span_kind, ConvertOptions, ResourceParts, Selection, Val,
+use super::convert::{
+    compressed_or_not, dropped_events, dropped_links, int64, link_type, message_type,
+    select_attributes, sent_events, sent_links, span_kind, ResourceParts, Selection, Val,
 };
+use super::limits;
+use crate::repair::{cut, sent_ids, sent_name, sent_times, ConvertOptions};
 use crate::timefmt::write_rfc3339_nanos;
+use crate::value_text::float_text;
 
 /// Writes spans of one project as Cloud Trace v2 JSON. Keeps what can be
 /// reused from span to span: the converted resource and scratch space.
@@ -156,7 +157,7 @@ impl SpanJsonWriter {
 
     /// Appends one span (with the resource of its record) as a Cloud Trace
     /// v2 `Span` object to `out`.
-    pub fn write(&mut self, out: &mut Vec<u8>, s: &SpanData, resource: &Resource) {
+    pub fn write_span(&mut self, out: &mut Vec<u8>, s: &SpanData, resource: &Resource) {
         if self.resource.as_ref().is_none_or(|(r, _)| r != resource) {
             self.resource = Some((resource.clone(), ResourceParts::new(resource, &self.opts)));
         }
@@ -316,8 +317,9 @@ mod tests {
         TimeEvent, TraceId,
     };
 
+    use super::super::reference::to_cloud_trace;
     use super::*;
-    use crate::convert::{is_expired, to_cloud_trace};
+    use crate::repair::is_expired;
 
     /// 2025-11-24T16:00:00Z.
     const NOW_NS: u64 = 1_764_000_000 * 1_000_000_000;
@@ -333,14 +335,14 @@ mod tests {
         let reference = serde_json::to_vec(&to_cloud_trace("proj-1", rec, &opts())).unwrap();
         let mut w = SpanJsonWriter::new("proj-1", opts());
         let mut out = Vec::new();
-        w.write(&mut out, &rec.span, &rec.resource);
+        w.write_span(&mut out, &rec.span, &rec.resource);
         assert_eq!(
             String::from_utf8_lossy(&out),
             String::from_utf8_lossy(&reference)
         );
         // Again with the resource cached.
         out.clear();
-        w.write(&mut out, &rec.span, &rec.resource);
+        w.write_span(&mut out, &rec.span, &rec.resource);
         assert_eq!(out, reference);
     }
 
@@ -519,7 +521,7 @@ mod tests {
             }
             prop_assume!(!is_expired(&rec.span, NOW_NS));
             let mut body = b"{\"spans\":[".to_vec();
-            SpanJsonWriter::new("proj-1", opts()).write(&mut body, &rec.span, &rec.resource);
+            SpanJsonWriter::new("proj-1", opts()).write_span(&mut body, &rec.span, &rec.resource);
             body.extend_from_slice(b"]}");
             let verdict = tracespool_tests::validate::validate_body(
                 &body,
@@ -552,10 +554,10 @@ mod tests {
         same_bytes(&rec);
         let mut w = SpanJsonWriter::new("proj-1", opts());
         let mut out = Vec::new();
-        w.write(&mut out, &rec.span, &rec.resource);
+        w.write_span(&mut out, &rec.span, &rec.resource);
         rec.resource.attributes[0] = Attribute::new("service.name", "other");
         out.clear();
-        w.write(&mut out, &rec.span, &rec.resource);
+        w.write_span(&mut out, &rec.span, &rec.resource);
         assert_eq!(
             out,
             serde_json::to_vec(&to_cloud_trace("proj-1", &rec, &opts())).unwrap()

@@ -1,6 +1,8 @@
 //! Unit tests of the span → Cloud Trace conversion rules.
 use super::*;
+use crate::repair::{is_expired, MAX_AGE_NS};
 use std::borrow::Cow;
+use tracespool_schema::{Attribute, LinkKind, MessageKind, SpanKind, TimeEventKind, UNNAMED_SPAN};
 use tracespool_schema::{
     DroppedCounts, Link, Resource, SpanData, SpanId, Status, TimeEvent, TraceId,
 };
@@ -399,9 +401,9 @@ fn times_beyond_what_cloud_trace_accepts_are_clamped() {
 fn expiry_window() {
     let now = 100 * 24 * 3600 * 1_000_000_000u64;
     let mut s = base();
-    s.start_ns = now - limits::MAX_AGE_NS;
+    s.start_ns = now - MAX_AGE_NS;
     assert!(is_expired(&s, now));
-    s.start_ns = now - limits::MAX_AGE_NS + 3600 * 1_000_000_000;
+    s.start_ns = now - MAX_AGE_NS + 3600 * 1_000_000_000;
     assert!(!is_expired(&s, now));
 }
 

@@ -23,7 +23,7 @@
 //!
 //! Within Cloud Trace's 32 slots, `g.co/agent` and `g.co/gae/app/module`
 //! come first, then the span's own attributes, then these labels in the
-//! order above (see [`crate::convert::select_attributes`]).
+//! order above (see [`super::convert::select_attributes`]).
 
 use std::borrow::Cow;
 

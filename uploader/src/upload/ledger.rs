@@ -1,0 +1,177 @@
+//! Everything an upload run writes to the spool: what happened to rows
+//! (quarantined, expired, delivered and deleted), the counters of the run
+//! (retries, possible duplicates, bytes sent, spans rejected unnamed) and
+//! the upload status `inspect` shows (last attempt, success and error).
+//!
+//! Rows go through the spool's own operations (see `tracespool-spool`):
+//! a delivered run is marked (`meta.delivered_through`) before the
+//! deleting thread deletes it, so a crash between the two never sends it
+//! again. Counters and the status are best effort: a failure to record
+//! them is logged at debug and retried with the next write, never fatal.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tracespool_spool::{now_ns, Counter, SpoolOptions, SpoolReader};
+
+use super::delete::Deleter;
+
+/// The run's writes to the spool.
+pub(crate) struct Ledger {
+    reader: SpoolReader,
+    /// Absent for a dry run (which deletes nothing).
+    deleter: Option<Deleter>,
+    /// Possible duplicates not yet added to the spool's counter.
+    unrecorded_duplicates: u64,
+    /// Bytes sent not yet added to the spool's counter.
+    unrecorded_bytes: u64,
+    last_status: Instant,
+}
+
+impl Ledger {
+    /// Opens the spool for a run. Unless `dry_run`, deletes the rows a
+    /// killed run had delivered but not yet deleted, and starts the
+    /// deleting thread.
+    pub(crate) fn open(spool: &Path, dry_run: bool) -> anyhow::Result<Self> {
+        let mut reader =
+            SpoolReader::open(spool, &SpoolOptions::default()).context("open the spool")?;
+        let deleter = if dry_run {
+            None
+        } else {
+            let n = reader
+                .ack_delivered()
+                .context("delete spans delivered by an earlier run")?;
+            if n > 0 {
+                tracing::info!(count = n, "deleted spans an interrupted run had delivered");
+            }
+            reader
+                .no_auto_checkpoint()
+                .context("configure the spool connection")?;
+            Some(Deleter::start(spool)?)
+        };
+        Ok(Ledger {
+            reader,
+            deleter,
+            unrecorded_duplicates: 0,
+            unrecorded_bytes: 0,
+            last_status: Instant::now() - Duration::from_secs(10),
+        })
+    }
+
+    /// Spans pending now (after every queued deletion).
+    pub(crate) fn pending(&mut self) -> anyhow::Result<u64> {
+        self.finish_deletes()?;
+        Ok(self
+            .reader
+            .totals()
+            .context("read spool totals")?
+            .pending_rows)
+    }
+
+    /// Quarantines rows, each with its reason; returns how many.
+    pub(crate) fn quarantine(&mut self, rows: &[(i64, &str)]) -> anyhow::Result<u64> {
+        self.reader.quarantine(rows).context("quarantine spans")
+    }
+
+    /// Removes rows past the 14-day window; returns how many.
+    pub(crate) fn expire(&mut self, rows: &[i64]) -> anyhow::Result<u64> {
+        self.reader
+            .remove(rows, Counter::UploadExpired)
+            .context("remove expired spans")
+    }
+
+    /// Marks the run `first..=last` delivered and hands it to the deleting
+    /// thread.
+    pub(crate) fn delivered(&mut self, first: i64, last: i64) -> anyhow::Result<()> {
+        self.reader
+            .mark_delivered(last)
+            .context("mark spans delivered")?;
+        if let Some(d) = &mut self.deleter {
+            d.delete(first, last)?;
+        }
+        Ok(())
+    }
+
+    /// Adds to a counter now (best effort).
+    pub(crate) fn count(&mut self, counter: Counter, n: u64) {
+        if let Err(e) = self.reader.add_counters(&[(counter, n)]) {
+            tracing::debug!(error = %e, counter = counter.name(), "could not count");
+        }
+    }
+
+    /// Spans sent again after an ambiguous failure (recorded with the next
+    /// status).
+    pub(crate) fn possible_duplicates(&mut self, n: u64) {
+        self.unrecorded_duplicates += n;
+    }
+
+    /// Request bytes sent (recorded with the next status).
+    pub(crate) fn bytes_sent(&mut self, n: u64) {
+        self.unrecorded_bytes += n;
+    }
+
+    /// Records a failed attempt and its reason.
+    pub(crate) fn failed(&mut self, reason: &str) {
+        let now = now_ns().to_string();
+        let _ = self.reader.set_meta(&[
+            ("last_attempt_ns", &now),
+            ("last_error", reason),
+            ("last_error_ns", &now),
+        ]);
+    }
+
+    /// Records the last attempt, and the last success when `succeeded`, with
+    /// the counters gathered since (at most once a second unless `force`).
+    pub(crate) fn status(&mut self, succeeded: bool, force: bool) {
+        if !force && self.last_status.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.last_status = Instant::now();
+        let now = now_ns().to_string();
+        let mut pairs = vec![("last_attempt_ns", now.as_str())];
+        if succeeded {
+            pairs.push(("last_success_ns", now.as_str()));
+        }
+        if let Err(e) = self.reader.set_meta(&pairs) {
+            tracing::debug!(error = %e, "could not record upload status");
+        }
+        if self.unrecorded_duplicates > 0 || self.unrecorded_bytes > 0 {
+            let (n, b) = (
+                std::mem::take(&mut self.unrecorded_duplicates),
+                std::mem::take(&mut self.unrecorded_bytes),
+            );
+            if self
+                .reader
+                .add_counters(&[
+                    (Counter::UploadPossibleDuplicates, n),
+                    (Counter::UploadBytes, b),
+                ])
+                .is_err()
+            {
+                self.unrecorded_duplicates += n;
+                self.unrecorded_bytes += b;
+            }
+        }
+    }
+
+    /// Waits until every delivered run is deleted.
+    fn finish_deletes(&mut self) -> anyhow::Result<()> {
+        match &mut self.deleter {
+            Some(d) => d.finish(),
+            None => Ok(()),
+        }
+    }
+
+    /// Ends the run: deletions finished, the status recorded, the space
+    /// reserve held again (unless a dry run).
+    pub(crate) fn close(&mut self, succeeded: bool) -> anyhow::Result<()> {
+        self.finish_deletes()?;
+        self.status(succeeded, true);
+        if self.deleter.is_some() {
+            // Space freed by this run: hold the reserve again for next time.
+            self.reader.restore_reserve();
+        }
+        Ok(())
+    }
+}
