@@ -125,7 +125,7 @@ fn main() -> ExitCode {
                         }
                         let mut span = rec.span(name);
                         for k in 0..attrs {
-                            let key: tracespool::schema::Str = KEYS
+                            let key: tracespool::Str = KEYS
                                 .get(k)
                                 .copied()
                                 .map(Into::into)

@@ -22,6 +22,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
+use tracespool::testing::BuildWithSink;
 use tracespool::Recorder;
 
 #[path = "support/null_peers.rs"]

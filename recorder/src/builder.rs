@@ -2,17 +2,18 @@
 //! it records with, and the writer thread it starts.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tracespool_schema::{Attribute, AttributeValue, RecordEncoder, Resource, Str};
+use tracespool_schema::{Attribute, AttributeValue, Resource, Str};
 use tracespool_spool::{Budget, Durability, OnBudget, OpenError, RecorderDrops, SpoolOptions};
 
-use crate::handoff::{FlushState, OnFull, Shared};
+use crate::policy::OnFull;
 use crate::queue::Lanes;
 use crate::recorder::{FlushGuard, Recorder};
+use crate::resources::Resources;
 use crate::sampler::Sampler;
+use crate::shared::{Settings, Shared};
 use crate::sink::{SpanSink, SqliteSink};
 use crate::writer::Writer;
 
@@ -103,8 +104,8 @@ impl RecorderBuilder {
     ///
     /// Added automatically unless removed: `telemetry.sdk.name`
     /// (`tracespool`), `telemetry.sdk.language` (`rust`),
-    /// `telemetry.sdk.version`, `process.pid`, `host.name` (from
-    /// `/proc/sys/kernel/hostname`) and, when none is set,
+    /// `telemetry.sdk.version`, `process.pid`, `host.name` (the node name
+    /// of `uname`) and, when none is set,
     /// `service.name` = `unknown_service:<executable name>`. On devices
     /// where the host name is personal data:
     /// `.remove_resource_attribute("host.name")`.
@@ -147,8 +148,10 @@ impl RecorderBuilder {
             Attribute::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
             Attribute::new("process.pid", i64::from(std::process::id())),
         ];
-        if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-            attrs.push(Attribute::new("host.name", h.trim().to_owned()));
+        let uname = rustix::system::uname();
+        let host = uname.nodename().to_string_lossy();
+        if !host.is_empty() {
+            attrs.push(Attribute::new("host.name", host.into_owned()));
         }
         if !self.resource.iter().any(|a| a.key == "service.name") {
             let exe = std::env::current_exe()
@@ -172,47 +175,23 @@ impl RecorderBuilder {
     /// thread.
     pub fn build(self) -> Result<(Recorder, FlushGuard), BuildError> {
         let sink = SqliteSink::open(&self.path, self.budget, self.spool_options)?;
-        self.build_with_sink(sink)
+        self.start(sink)
     }
 
-    /// Starts the recorder with a custom [`SpanSink`] (for fault injection
-    /// in tests; the path given to the builder is not used).
-    pub fn build_with_sink(
-        self,
-        sink: impl SpanSink,
-    ) -> Result<(Recorder, FlushGuard), BuildError> {
-        let resource = self.resource();
-        let encoder = RecordEncoder::new(&resource)?;
-        let shared = Arc::new(Shared {
-            lanes: Lanes::new(self.queue_capacity, self.max_batch),
-            next_lane: AtomicUsize::new(0),
-            high_water: (self.queue_capacity / 2).max(1),
-            on_full: self.on_full,
-            sampler: self.sampler,
-            encoder,
-            resource,
-            span_resources: Mutex::new(Vec::new()),
-            deferred: crate::deferred::DeferredQueues::default(),
-            queue_capacity: self.queue_capacity,
-            sampled_out: AtomicU64::new(0),
-            dropped_other: AtomicU64::new(0),
-            dequeued: AtomicU64::new(0),
-            written: AtomicU64::new(0),
-            dropped_write_error: AtomicU64::new(0),
-            dropped_budget: AtomicU64::new(0),
-            evicted_by_budget: AtomicU64::new(0),
-            dropped_age: AtomicU64::new(0),
-            writer: OnceLock::new(),
-            wake_pending: AtomicBool::new(false),
-            flush_requested: AtomicU64::new(0),
-            write_errors_reported: AtomicU64::new(0),
-            flush_done: Mutex::new(FlushState::default()),
-            flush_cv: Condvar::new(),
-            space_waiters: AtomicUsize::new(0),
-            space_lock: Mutex::new(()),
-            space_cv: Condvar::new(),
-            shutdown: AtomicBool::new(false),
-        });
+    /// Starts the recorder with `sink` (see [`crate::testing`]; `build`
+    /// uses the spool).
+    pub(crate) fn start(self, sink: impl SpanSink) -> Result<(Recorder, FlushGuard), BuildError> {
+        let resources = Resources::new(self.resource())?;
+        let shared = Arc::new(Shared::new(
+            Lanes::new(self.queue_capacity, self.max_batch),
+            resources,
+            Settings {
+                on_full: self.on_full,
+                sampler: self.sampler,
+                high_water: (self.queue_capacity / 2).max(1),
+                queue_capacity: self.queue_capacity,
+            },
+        ));
         let worker = Writer {
             shared: shared.clone(),
             arena: Vec::with_capacity(self.max_batch * 512),
@@ -228,7 +207,7 @@ impl RecorderBuilder {
             .name("tracespool-writer".into())
             .spawn(move || worker.run())
             .map_err(BuildError::Thread)?;
-        let _ = shared.writer.set(handle.thread().clone());
+        shared.signals.set_writer(handle.thread().clone());
         let recorder = Recorder { shared };
         let guard = FlushGuard {
             recorder: recorder.clone(),

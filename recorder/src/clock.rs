@@ -60,7 +60,7 @@ impl SpanClock {
 
     fn resync(&self) {
         let since = self.since_base();
-        let wall = crate::spool::now_ns();
+        let wall = tracespool_spool::now_ns();
         self.offset_ns
             .store(wall.wrapping_sub(since), Ordering::Relaxed);
     }
@@ -73,7 +73,7 @@ impl SpanClock {
 pub fn now_ns() -> u64 {
     match CLOCK.get() {
         Some(c) => c.now_ns(),
-        None => crate::spool::now_ns(),
+        None => tracespool_spool::now_ns(),
     }
 }
 
@@ -97,9 +97,9 @@ mod tests {
     fn the_span_clock_follows_the_system_clock() {
         calibrate();
         for _ in 0..1000 {
-            let before = crate::spool::now_ns();
+            let before = tracespool_spool::now_ns();
             let t = now_ns();
-            let after = crate::spool::now_ns();
+            let after = tracespool_spool::now_ns();
             // Within 1 ms of the system clock read around it.
             assert!(
                 t + 1_000_000 >= before && t <= after + 1_000_000,

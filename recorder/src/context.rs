@@ -1,5 +1,10 @@
 //! A span's identity ([`SpanContext`]) and the per-thread stack of entered
 //! spans that gives a new span its parent.
+//!
+//! The stack is a thread-local. Recording never panics, not even in a
+//! destructor that runs during the thread's own teardown (after the stack
+//! was freed): every access is a `try_with`, and a span started then simply
+//! has no current parent.
 
 use std::cell::RefCell;
 
@@ -60,7 +65,11 @@ impl SpanContext {
     /// The innermost entered span of this thread, if any.
     #[inline]
     pub fn current() -> Option<SpanContext> {
-        CURRENT.with(|c| c.borrow().last().copied())
+        // During the thread's teardown the stack is gone: no current span.
+        CURRENT
+            .try_with(|c| c.try_borrow().ok().and_then(|s| s.last().copied()))
+            .ok()
+            .flatten()
     }
 }
 
@@ -70,16 +79,23 @@ thread_local! {
 
 #[inline]
 pub(crate) fn push_current(ctx: SpanContext) {
-    CURRENT.with(|c| c.borrow_mut().push(ctx));
+    // Entering a span during the thread's teardown makes it current for
+    // nobody; it is still recorded.
+    let _ = CURRENT.try_with(|c| {
+        if let Ok(mut stack) = c.try_borrow_mut() {
+            stack.push(ctx);
+        }
+    });
 }
 
 #[inline]
 pub(crate) fn pop_current(ctx: SpanContext) {
-    CURRENT.with(|c| {
-        let mut stack = c.borrow_mut();
-        // Guards normally drop in reverse order; if not, remove the right one.
-        if let Some(pos) = stack.iter().rposition(|x| *x == ctx) {
-            stack.remove(pos);
+    let _ = CURRENT.try_with(|c| {
+        if let Ok(mut stack) = c.try_borrow_mut() {
+            // Guards normally drop in reverse order; if not, remove the right one.
+            if let Some(pos) = stack.iter().rposition(|x| *x == ctx) {
+                stack.remove(pos);
+            }
         }
     });
 }

@@ -42,10 +42,19 @@
 //!    appends the batch to the spool in one transaction (see [`spool`]) and
 //!    returns the boxes to the pool.
 //!
-//! Adapters of other instrumentation libraries record finished spans with
-//! [`Recorder::record_finished`] (the same pooled box, filled on the
-//! caller's thread) or through a [`DeferredQueue`] (their own span value,
-//! converted on the writer thread).
+//! ## The API in three tiers
+//!
+//! * **Applications** use what the crate root exports: [`Recorder`] and its
+//!   builder, [`Span`] and its guards, [`SpanContext`] and propagation,
+//!   the value types, and the spool settings the builder takes.
+//! * **Adapters** of other instrumentation libraries (`tracing`,
+//!   OpenTelemetry) use [`adapter`]: finished spans recorded with
+//!   [`Recorder::record_finished`] (the same pooled box, filled on the
+//!   caller's thread) or through a [`adapter::DeferredQueue`] (their own
+//!   span value, converted on the writer thread), with interning and the
+//!   model types they fill.
+//! * **Tests and benchmarks** use [`testing`]: a recorder in front of
+//!   another sink than the spool.
 //!
 //! A crash loses at most the spans ended in the last flush interval (plus a
 //! commit). [`Recorder::flush`] waits until everything ended so far is
@@ -55,56 +64,42 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
-mod adapter;
+pub mod adapter;
 mod builder;
+mod caps;
 mod clock;
 mod context;
-mod deferred;
+mod counters;
+mod deferred_queues;
 mod handoff;
-pub mod intern;
+pub mod limits;
+mod policy;
 mod propagation;
 mod queue;
 mod recorder;
+mod resources;
 mod sampler;
+mod shared;
+mod signals;
 mod sink;
 mod span;
 mod span_builder;
+pub mod testing;
 mod writer;
 
-pub use adapter::SpanResource;
 pub use builder::{BuildError, RecorderBuilder};
 pub use clock::now_ns;
 pub use context::SpanContext;
-pub use deferred::{DeferredQueue, FinishedSpan};
-pub use handoff::OnFull;
+pub use policy::OnFull;
 pub use propagation::{
     format_traceparent, format_x_cloud_trace_context, parse_traceparent,
     parse_x_cloud_trace_context, PropagationError,
 };
 pub use recorder::{FlushError, FlushGuard, Recorder, RecorderStats};
 pub use sampler::Sampler;
-pub use sink::{SpanSink, SqliteSink};
 pub use span::{Entered, EnteredSpan, Span};
 pub use span_builder::SpanBuilder;
-pub use tracespool_schema as schema;
 pub use tracespool_schema::{
-    Attribute, AttributeValue, LinkKind, MessageKind, SpanId, SpanKind, StatusCode, TraceId,
+    Attribute, AttributeValue, LinkKind, MessageKind, SpanId, SpanKind, StatusCode, Str, TraceId,
 };
-/// The spool's writing half and its types (`tracespool-spool`), for
-/// [`SpanSink`] implementations and budget settings.
-pub use tracespool_spool as spool;
-
-/// Per-span caps applied while recording, so one runaway span cannot grow
-/// without bound. What is over a cap is dropped and counted in the span's
-/// `dropped` counts. (Cloud Trace's own, lower limits are applied by the
-/// uploader.)
-pub mod limits {
-    /// Attributes kept per span.
-    pub const MAX_ATTRIBUTES: usize = 128;
-    /// Annotations kept per span.
-    pub const MAX_ANNOTATIONS: usize = 128;
-    /// Message events kept per span.
-    pub const MAX_MESSAGE_EVENTS: usize = 128;
-    /// Links kept per span.
-    pub const MAX_LINKS: usize = 128;
-}
+pub use tracespool_spool::{Durability, OnBudget, SpoolOptions};

@@ -1,7 +1,6 @@
 //! The recorder handle: starting spans, stats, flush and shutdown, and the
 //! guard that stops the writer.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -10,7 +9,9 @@ use tracespool_schema::{SpanData, SpanId, SpanKind, Str, TraceId};
 
 use crate::clock::now_ns;
 use crate::context::SpanContext;
-use crate::handoff::{Shared, ThreadHandle, HANDLE};
+use crate::handoff::ThreadHandle;
+use crate::shared::Shared;
+use crate::signals::Waited;
 use crate::span::{enter_ctx, Recording, Span};
 
 /// Why a flush did not confirm every span.
@@ -104,21 +105,22 @@ impl Recorder {
     ) -> Span {
         let trace_id = parent.map(|p| p.trace_id()).unwrap_or_else(TraceId::random);
         let span_id = SpanId::random();
-        let sampled = self
-            .shared
+        let sh = &*self.shared;
+        let sampled = sh
+            .settings
             .sampler
             .should_sample(trace_id, parent.map(|p| p.is_sampled()));
         let ctx = SpanContext::local(trace_id, span_id, sampled);
-        if !sampled || self.shared.shutdown.load(Ordering::Relaxed) {
-            if !sampled {
-                self.shared.sampled_out.fetch_add(1, Ordering::Relaxed);
-            } else {
-                self.shared.dropped_other.fetch_add(1, Ordering::Relaxed);
-            }
+        if !sampled {
+            sh.counters.sampled_out();
             return Span::new(ctx, None);
         }
-        let handle = self.thread_handle();
-        let mut data = self.shared.lanes.take(handle.lane);
+        if sh.signals.is_shutdown() {
+            sh.counters.dropped_other(1);
+            return Span::new(ctx, None);
+        }
+        let handle = ThreadHandle::for_thread(&self.shared);
+        let mut data = sh.lanes.take(handle.lane);
         data.trace_id = trace_id;
         data.span_id = span_id;
         data.name = name;
@@ -130,49 +132,24 @@ impl Recorder {
         init(&mut data);
         Span::new(ctx, Some(Recording { handle, data }))
     }
-
-    /// This thread's handle on the recorder (see [`ThreadHandle`]).
-    pub(crate) fn thread_handle(&self) -> Arc<ThreadHandle> {
-        let make = || {
-            Arc::new(ThreadHandle {
-                shared: self.shared.clone(),
-                lane: self.shared.next_lane.fetch_add(1, Ordering::Relaxed)
-                    % self.shared.lanes.count(),
-            })
-        };
-        HANDLE
-            .try_with(|h| {
-                let Ok(mut h) = h.try_borrow_mut() else {
-                    return make();
-                };
-                match &*h {
-                    Some(t) if Arc::ptr_eq(&t.shared, &self.shared) => t.clone(),
-                    _ => {
-                        let t = make();
-                        *h = Some(t.clone());
-                        t
-                    }
-                }
-            })
-            .unwrap_or_else(|_| make())
-    }
 }
 
 impl Recorder {
     /// This recorder's counters.
     pub fn stats(&self) -> RecorderStats {
-        let s = &*self.shared;
-        let queued = s.queued() as u64;
+        let sh = &*self.shared;
+        let queued = sh.queued() as u64;
+        let c = sh.counters.snapshot();
         RecorderStats {
-            recorded: s.dequeued.load(Ordering::Acquire) + queued,
-            sampled_out: s.sampled_out.load(Ordering::Relaxed),
-            dropped_queue_full: s.dropped_queue_full(),
-            dropped_write_error: s.dropped_write_error.load(Ordering::Relaxed),
-            dropped_budget: s.dropped_budget.load(Ordering::Relaxed),
-            evicted_by_budget: s.evicted_by_budget.load(Ordering::Relaxed),
-            dropped_age: s.dropped_age.load(Ordering::Relaxed),
-            dropped_other: s.dropped_other.load(Ordering::Relaxed),
-            written: s.written.load(Ordering::Acquire),
+            recorded: c.dequeued + queued,
+            sampled_out: c.sampled_out,
+            dropped_queue_full: sh.dropped_queue_full(),
+            dropped_write_error: c.dropped_write_error,
+            dropped_budget: c.dropped_budget,
+            evicted_by_budget: c.evicted_by_budget,
+            dropped_age: c.dropped_age,
+            dropped_other: c.dropped_other,
+            written: c.written,
             queued,
         }
     }
@@ -188,61 +165,24 @@ impl Recorder {
     /// removed by the spool's own budget, which is counted there).
     pub fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
         let sh = &*self.shared;
-        let epoch = sh.flush_requested.fetch_add(1, Ordering::SeqCst) + 1;
-        if let Some(t) = sh.writer.get() {
-            t.unpark();
+        match sh.signals.flush(Instant::now() + timeout) {
+            Waited::Done => {}
+            Waited::Stopped => return Err(FlushError::ShutDown),
+            Waited::TimedOut => return Err(FlushError::Timeout),
         }
-        let deadline = Instant::now() + timeout;
-        let mut st = sh.flush_done.lock().unwrap_or_else(|e| e.into_inner());
-        while st.done_epoch < epoch {
-            if st.stopped {
-                return Err(FlushError::ShutDown);
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(FlushError::Timeout);
-            }
-            st = sh
-                .flush_cv
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        drop(st);
         // Spans lost since the last report, also before this call began (a
         // span ended before it may have failed to be written already).
-        let errors = sh.dropped_write_error.load(Ordering::Acquire);
-        let lost =
-            errors.saturating_sub(sh.write_errors_reported.fetch_max(errors, Ordering::AcqRel));
-        if lost > 0 {
-            return Err(FlushError::WriteErrors(lost));
+        match sh.counters.unreported_write_errors() {
+            0 => Ok(()),
+            lost => Err(FlushError::WriteErrors(lost)),
         }
-        Ok(())
     }
 
     /// Flushes and stops the writer thread, waiting at most `timeout`.
     /// Idempotent; spans ended afterwards are counted in `dropped_other`.
     /// Returns whether the writer stopped in time.
     pub fn shutdown(&self, timeout: Duration) -> bool {
-        let sh = &*self.shared;
-        sh.shutdown.store(true, Ordering::SeqCst);
-        if let Some(t) = sh.writer.get() {
-            t.unpark();
-        }
-        let deadline = Instant::now() + timeout;
-        let mut st = sh.flush_done.lock().unwrap_or_else(|e| e.into_inner());
-        while !st.stopped {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            st = sh
-                .flush_cv
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        true
+        self.shared.signals.shutdown(Instant::now() + timeout)
     }
 }
 

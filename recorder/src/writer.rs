@@ -3,17 +3,16 @@
 //! appends the batch to the sink in one transaction, counts what it could
 //! not write, and wakes flushes.
 
-use std::sync::atomic::Ordering;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use std::borrow::Cow;
 
 use tracespool_schema::{is_blank, RecordEncoder, UNNAMED_SPAN};
 use tracespool_spool::{NewRow, RecorderDrops};
 
-use crate::handoff::Shared;
+use crate::deferred_queues::Deferred;
 use crate::queue::QueuedSpan;
+use crate::shared::Shared;
 use crate::sink::SpanSink;
 
 /// The writer thread's state.
@@ -26,12 +25,12 @@ pub(crate) struct Writer {
     pub(crate) flush_interval: Duration,
     pub(crate) max_batch: usize,
     pub(crate) reported: RecorderDrops,
-    /// This thread's copy of the adapters' resource encoders
-    /// (`Shared::span_resources`), refreshed when a new id shows up.
+    /// This thread's copy of the adapters' resource encoders (see
+    /// [`crate::resources::Resources::encoder`]).
     pub(crate) span_encoders: Vec<Arc<RecordEncoder>>,
     /// Scratch list of the deferred queues (see
-    /// [`crate::deferred::DeferredQueues::convert_into`]).
-    pub(crate) deferred: Vec<Arc<dyn crate::deferred::Deferred>>,
+    /// [`crate::deferred_queues::DeferredQueues::convert_into`]).
+    pub(crate) deferred: Vec<Arc<dyn Deferred>>,
 }
 
 impl Writer {
@@ -46,11 +45,9 @@ impl Writer {
                 last_resync = Instant::now();
             }
             let sh = self.shared.clone();
-            sh.wake_pending.store(false, Ordering::Release);
-            let epoch = sh.flush_requested.load(Ordering::SeqCst);
-            let stop = sh.shutdown.load(Ordering::SeqCst);
+            let round = sh.signals.begin_round();
             // Drain until the queue is empty: every push that completed
-            // before `epoch` was read is committed (or counted) below.
+            // before the round began is committed (or counted) below.
             loop {
                 sh.lanes.drain_into(&mut batch, self.max_batch);
                 let lost = sh.deferred.convert_into(
@@ -60,37 +57,22 @@ impl Writer {
                     &mut self.deferred,
                 );
                 if lost > 0 {
-                    sh.dropped_other.fetch_add(lost, Ordering::Relaxed);
+                    sh.counters.dropped_other(lost);
                 }
                 if batch.is_empty() {
                     break;
                 }
-                if sh.space_waiters.load(Ordering::SeqCst) > 0 {
-                    let _g = sh.space_lock.lock().unwrap_or_else(|e| e.into_inner());
-                    sh.space_cv.notify_all();
-                }
+                sh.signals.room_made();
                 self.write(&mut batch);
             }
-            {
-                let mut st = sh.flush_done.lock().unwrap_or_else(|e| e.into_inner());
-                if epoch > st.done_epoch {
-                    st.done_epoch = epoch;
-                }
-                if stop {
-                    st.stopped = true;
-                }
-                sh.flush_cv.notify_all();
-            }
-            if stop {
+            sh.signals.end_round(round);
+            if round.stop {
                 // Threads may keep this recorder's handle cached until they
                 // exit; give back the pooled spans now.
                 sh.lanes.empty_pools();
                 return;
             }
-            if sh.flush_requested.load(Ordering::SeqCst) == epoch
-                && !sh.shutdown.load(Ordering::SeqCst)
-                && sh.queued() < sh.high_water
-            {
+            if sh.signals.may_sleep(round) && sh.queued() < sh.settings.high_water {
                 std::thread::park_timeout(self.flush_interval);
             }
         }
@@ -100,8 +82,7 @@ impl Writer {
         let sh = &*self.shared;
         RecorderDrops {
             queue_full: sh.dropped_queue_full() - self.reported.queue_full,
-            write_errors: sh.dropped_write_error.load(Ordering::Relaxed)
-                - self.reported.write_errors,
+            write_errors: sh.counters.write_errors() - self.reported.write_errors,
         }
     }
 
@@ -121,18 +102,7 @@ impl Writer {
                 d.name = Cow::Borrowed(UNNAMED_SPAN);
             }
             // `usize::MAX` marks a span that is not written.
-            let encoder = match d.resource() {
-                0 => &sh.encoder,
-                id => {
-                    let i = id as usize - 1;
-                    if i >= self.span_encoders.len() {
-                        // A resource registered since: refresh the copy.
-                        let list = sh.span_resources.lock().unwrap_or_else(|e| e.into_inner());
-                        self.span_encoders = list.iter().map(|(_, e)| e.clone()).collect();
-                    }
-                    self.span_encoders.get(i).map_or(&sh.encoder, |e| &**e)
-                }
-            };
+            let encoder = sh.resources.encoder(d.resource(), &mut self.span_encoders);
             match encoder.append_to(d, &mut self.arena) {
                 Ok(()) => self.ends.push(self.arena.len()),
                 Err(_) => {
@@ -141,7 +111,9 @@ impl Writer {
                 }
             }
         }
-        sh.dropped_other.fetch_add(bad, Ordering::Relaxed);
+        if bad > 0 {
+            sh.counters.dropped_other(bad);
+        }
         let n = batch.len() as u64 - bad;
         let mut attempts = 0;
         let result = loop {
@@ -180,19 +152,10 @@ impl Writer {
             }
         };
         match result {
-            Ok(out) => {
-                sh.written.fetch_add(out.written, Ordering::Relaxed);
-                sh.dropped_budget
-                    .fetch_add(out.refused_newest + out.refused_oversize, Ordering::Relaxed);
-                sh.dropped_age.fetch_add(out.refused_age, Ordering::Relaxed);
-                sh.evicted_by_budget
-                    .fetch_add(out.evicted_oldest, Ordering::Relaxed);
-            }
-            Err(_) => {
-                sh.dropped_write_error.fetch_add(n, Ordering::Relaxed);
-            }
+            Ok(out) => sh.counters.appended(&out),
+            Err(_) => sh.counters.write_failed(n),
         }
-        sh.dequeued.fetch_add(n + bad, Ordering::Release);
+        sh.counters.dequeued(n + bad);
         for q in batch.drain(..) {
             sh.lanes.recycle(q);
         }
@@ -203,12 +166,6 @@ impl Drop for Writer {
     fn drop(&mut self) {
         // Runs on a normal return and on a panic of the writer thread alike:
         // waiters must never hang on a writer that is gone.
-        let mut st = self
-            .shared
-            .flush_done
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        st.stopped = true;
-        self.shared.flush_cv.notify_all();
+        self.shared.signals.writer_gone();
     }
 }

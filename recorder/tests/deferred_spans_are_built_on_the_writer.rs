@@ -5,8 +5,12 @@
 //! in it loses none.
 use std::sync::{Arc, Mutex};
 
-use tracespool::schema::{Attribute, Resource, SpanData, SpanId, SpanRecord, TraceId};
+use tracespool::adapter::FinishedSpan;
+use tracespool::testing::{
+    AppendOutcome, BuildWithSink, NewRow, RecorderDrops, SpanSink, SpoolError,
+};
 use tracespool::*;
+use tracespool_schema::{Attribute, Resource, SpanData, SpanId, SpanRecord, TraceId};
 
 #[path = "support/spool_records.rs"]
 mod spool_records;
@@ -175,11 +179,9 @@ struct DiscardingSink;
 impl SpanSink for DiscardingSink {
     fn append(
         &mut self,
-        rows: &[tracespool_spool::NewRow<'_>],
-        _: tracespool_spool::RecorderDrops,
-    ) -> Result<tracespool_spool::AppendOutcome, tracespool_spool::SpoolError> {
-        Ok(tracespool_spool::AppendOutcome::all_written(
-            rows.len() as u64
-        ))
+        rows: &[NewRow<'_>],
+        _: RecorderDrops,
+    ) -> Result<AppendOutcome, SpoolError> {
+        Ok(AppendOutcome::all_written(rows.len() as u64))
     }
 }

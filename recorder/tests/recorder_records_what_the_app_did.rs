@@ -2,8 +2,8 @@
 //! field, the right parents and the right sampling.
 use std::time::Duration;
 
-use tracespool::schema::TimeEventKind;
 use tracespool::*;
+use tracespool_schema::TimeEventKind;
 use tracespool_spool::{SpoolOptions, SpoolReader};
 #[path = "support/spool_records.rs"]
 mod spool_records;
@@ -244,7 +244,7 @@ fn problem_values_are_repaired_or_kept_exactly() {
     rec.flush().unwrap();
     drop(guard);
     let recs = read_all(&path);
-    let r = find(&recs, schema::UNNAMED_SPAN);
+    let r = find(&recs, tracespool_schema::UNNAMED_SPAN);
     let a = |k: &str| {
         r.span
             .attributes

@@ -6,6 +6,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
+use tracespool::adapter::FinishedSpan;
+use tracespool::testing::{BuildWithSink, SpanSink, SqliteSink};
 use tracespool::*;
 use tracespool_spool::*;
 
@@ -155,8 +157,8 @@ fn an_adapter_s_span_is_not_built_when_the_queue_is_full() {
 struct Value(u64);
 
 impl FinishedSpan for Value {
-    fn fill(self, out: &mut tracespool::schema::SpanData) {
-        out.span_id = tracespool::schema::SpanId((self.0 + 1).to_be_bytes());
+    fn fill(self, out: &mut tracespool_schema::SpanData) {
+        out.span_id = tracespool_schema::SpanId((self.0 + 1).to_be_bytes());
         out.name = "deferred".into();
     }
 }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::process::Command;
 
 use serde_json::Value;
-use tracespool::schema::AttributeValue;
+use tracespool::AttributeValue;
 use tracespool::{OnFull, Recorder};
 use tracespool_spool::{Counter, SpoolOptions, SpoolReader};
 use tracespool_tests::standin::StandIn;

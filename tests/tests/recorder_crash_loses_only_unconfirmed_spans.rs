@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tracespool::schema::{decode_record, AttributeValue};
+use tracespool_schema::{decode_record, AttributeValue};
 use tracespool_spool::{SpoolOptions, SpoolReader};
 
 #[test]

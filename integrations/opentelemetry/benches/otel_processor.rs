@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use opentelemetry::trace::{Span as _, SpanKind, Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracer, SdkTracerProvider};
+use tracespool::testing::BuildWithSink;
 use tracespool::Recorder;
 use tracespool_opentelemetry::SpoolSpanProcessor;
 

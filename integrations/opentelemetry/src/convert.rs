@@ -3,7 +3,7 @@
 //! A pure function of its input ([`fill_span`]), unit-tested on its own.
 //! Strings move without a copy where OpenTelemetry owns them (span names,
 //! owned values, status messages); keys, the scope's name and version and
-//! repeating short string values are interned (`tracespool::intern`), because
+//! repeating short string values are interned (`tracespool::adapter::intern`), because
 //! OpenTelemetry does not hand out its `'static` strings.
 
 use std::borrow::Cow;
@@ -12,11 +12,9 @@ use std::time::SystemTime;
 use opentelemetry::trace::{SpanContext, SpanKind as OtelKind, Status as OtelStatus};
 use opentelemetry::{Array, KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData as OtelSpan;
-use tracespool::intern;
-use tracespool::schema::{
-    Attribute, AttributeValue, Link, LinkKind, SpanData, SpanId, SpanKind, Status, StatusCode, Str,
-    TimeEvent, TimeEventKind, TraceId,
-};
+use tracespool::adapter::intern;
+use tracespool::adapter::{Link, SpanData, Status, Str, TimeEvent, TimeEventKind};
+use tracespool::{Attribute, AttributeValue, LinkKind, SpanId, SpanKind, StatusCode, TraceId};
 
 /// Fills `out` (a cleared span) from `span`, moving what it can.
 pub fn fill_span(out: &mut SpanData, span: OtelSpan) {

@@ -24,7 +24,7 @@
 //! # How it works
 //!
 //! [`SpoolSpanProcessor::on_end`] moves each finished, sampled span into
-//! the recorder's queue ([`tracespool::DeferredQueue`]): no batch thread of
+//! the recorder's queue ([`tracespool::adapter::DeferredQueue`]): no batch thread of
 //! its own, and on the application's thread no more work than the batch
 //! processor's hand-off, one move into a preallocated slot. The recorder's
 //! writer thread converts the span ([`fill_span`]) and appends it to the

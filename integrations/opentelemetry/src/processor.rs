@@ -7,7 +7,8 @@ use opentelemetry::Context;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use opentelemetry_sdk::Resource as OtelResource;
-use tracespool::{DeferredQueue, FinishedSpan, FlushError, Recorder, SpanResource};
+use tracespool::adapter::{DeferredQueue, FinishedSpan, SpanResource};
+use tracespool::{FlushError, Recorder};
 
 use crate::convert::fill_span;
 use crate::resource::merged_resource;
@@ -28,7 +29,7 @@ pub struct SpoolSpanProcessor {
 struct Finished(SpanData);
 
 impl FinishedSpan for Finished {
-    fn fill(self, out: &mut tracespool::schema::SpanData) {
+    fn fill(self, out: &mut tracespool::adapter::SpanData) {
         fill_span(out, self.0)
     }
 }

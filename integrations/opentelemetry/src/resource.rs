@@ -3,7 +3,8 @@
 
 use std::borrow::Cow;
 
-use tracespool::schema::{Attribute, Resource};
+use tracespool::adapter::Resource;
+use tracespool::Attribute;
 
 /// The provider's resource merged over the recorder's.
 pub fn merged_resource(recorder: &Resource, provider: &opentelemetry_sdk::Resource) -> Resource {
@@ -40,7 +41,7 @@ pub fn merged_resource(recorder: &Resource, provider: &opentelemetry_sdk::Resour
 mod tests {
     use super::*;
     use opentelemetry::KeyValue;
-    use tracespool::schema::AttributeValue;
+    use tracespool::AttributeValue;
 
     fn get<'a>(r: &'a Resource, k: &str) -> Option<&'a AttributeValue> {
         r.attributes.iter().find(|a| a.key == k).map(|a| &a.value)

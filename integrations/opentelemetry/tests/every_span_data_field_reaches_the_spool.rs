@@ -10,9 +10,9 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Array, InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::trace::{SpanData as OtelSpan, SpanEvents, SpanLinks, SpanProcessor};
-use tracespool::schema::*;
 use tracespool::{OnFull, Recorder};
 use tracespool_opentelemetry::SpoolSpanProcessor;
+use tracespool_schema::*;
 #[path = "../../../recorder/tests/support/spool_records.rs"]
 mod spool_records;
 use spool_records::read_all;
@@ -130,7 +130,7 @@ fn expected() -> SpanData {
     link.is_remote = true;
     link.dropped_attributes = 4;
     s.links = vec![link];
-    s.status = tracespool::schema::Status {
+    s.status = tracespool_schema::Status {
         code: StatusCode::Error,
         message: "upstream timeout".into(),
     };
@@ -142,7 +142,7 @@ fn expected() -> SpanData {
     };
     s.trace_flags = 1;
     s.trace_state = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE".into();
-    s.scope = tracespool::schema::InstrumentationScope {
+    s.scope = tracespool_schema::InstrumentationScope {
         name: "my-crate::db".into(),
         version: "0.4.1".into(),
         schema_url: "https://opentelemetry.io/schemas/1.26.0".into(),

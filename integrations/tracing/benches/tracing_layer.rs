@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
+use tracespool::testing::BuildWithSink;
 use tracespool::Recorder;
 use tracing::Dispatch;
 use tracing_subscriber::prelude::*;

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use tracespool::schema::Str;
+use tracespool::adapter::Str;
 use tracespool::{Attribute, AttributeValue, SpanKind, StatusCode};
 use tracing_core::field::{Field, Visit};
 
@@ -142,10 +142,10 @@ impl<T: AttributeSink> Visit for Fields<T> {
             | "message"
             | "error" => self.text(field, value.to_owned()),
             // Not copied when the same text comes from the same place again
-            // (a literal, usually): see `tracespool::intern`.
+            // (a literal, usually): see `tracespool::adapter::intern`.
             _ => self.put(
                 field,
-                AttributeValue::String(tracespool::intern::value(value)),
+                AttributeValue::String(tracespool::adapter::intern::value(value)),
             ),
         }
     }

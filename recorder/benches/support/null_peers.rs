@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-use tracespool::SpanSink;
+use tracespool::testing::SpanSink;
 use tracespool_spool::{AppendOutcome, NewRow, RecorderDrops, SpoolError};
 
 /// The writer's sink: counts and discards.

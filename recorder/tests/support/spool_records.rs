@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use tracespool::schema::{decode_record, SpanRecord};
+use tracespool_schema::{decode_record, SpanRecord};
 use tracespool_spool::{SpoolOptions, SpoolReader};
 
 /// Every pending record of the spool at `path`, oldest first.
