@@ -80,10 +80,10 @@ impl Writer {
 
     fn pending_drops(&self) -> RecorderDrops {
         let sh = &*self.shared;
-        RecorderDrops {
-            queue_full: sh.dropped_queue_full() - self.reported.queue_full,
-            write_errors: sh.counters.write_errors() - self.reported.write_errors,
-        }
+        RecorderDrops::new(
+            sh.dropped_queue_full() - self.reported.queue_full,
+            sh.counters.write_errors() - self.reported.write_errors,
+        )
     }
 
     /// Commits `batch` and clears it. Lock contention (busy) is retried a
@@ -126,15 +126,14 @@ impl Writer {
                 .map(|(d, &end)| {
                     let record = &self.arena[start..end];
                     start = end;
-                    NewRow {
-                        trace_id: &d.trace_id.0,
-                        span_id: &d.span_id.0,
-                        parent_span_id: d.parent_span_id.as_ref().map(|p| &p.0),
-                        name: &d.name,
-                        start_ns: d.start_ns,
-                        end_ns: d.end_ns,
+                    NewRow::new(
+                        &d.trace_id.0,
+                        &d.span_id.0,
+                        d.parent_span_id.as_ref().map(|p| &p.0),
+                        &d.name,
+                        (d.start_ns, d.end_ns),
                         record,
-                    }
+                    )
                 })
                 .collect();
             let res = self.sink.append(&rows, drops);

@@ -308,10 +308,7 @@ fn a_flush_reports_write_errors_that_happened_before_it() {
 fn a_full_disk_drops_and_counts_then_recovers_room() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("full.spool");
-    let opts = SpoolOptions {
-        max_page_count: Some(64),
-        ..SpoolOptions::default()
-    };
+    let opts = SpoolOptions::default().with_max_page_count(64);
     let (rec, guard) = Recorder::builder(&path)
         .spool_options(opts)
         .build()

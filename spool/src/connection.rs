@@ -34,7 +34,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::error::{OpenError, Operation, SpoolError, SqlContext, SqliteErrorKind};
-use crate::format::{check_marker, header_error, migrate};
+use crate::format::{check_marker, header_error, migrate, Create};
 use crate::options::{Durability, SpoolOptions};
 use crate::version::require_writable_sqlite;
 
@@ -157,15 +157,6 @@ fn configure(conn: &Connection, path: &Path, opts: &SpoolOptions) -> Result<(), 
     Ok(())
 }
 
-/// Whether a read-write opening may turn an empty file into a spool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Create {
-    /// The recorder: creates the file and the schema.
-    Yes,
-    /// Everything else: the file must already be a spool.
-    No,
-}
-
 /// Opens a read-write connection: version check, format check (or
 /// creation, for [`Create::Yes`]), pragmas.
 pub(crate) fn open_rw(
@@ -253,7 +244,7 @@ fn uri_path(path: &Path) -> String {
 
 /// Whether a non-empty `-wal` lies beside the spool.
 pub(crate) fn has_wal(path: &Path) -> bool {
-    std::fs::metadata(crate::with_suffix(path, "-wal")).is_ok_and(|m| m.len() > 0)
+    std::fs::metadata(crate::files::with_suffix(path, "-wal")).is_ok_and(|m| m.len() > 0)
 }
 
 /// A short write transaction (`BEGIN IMMEDIATE`: takes the write lock at

@@ -12,7 +12,7 @@ pub const APPLICATION_ID: i32 = 0x5453_5031;
 /// The spool format version this build writes and reads (`PRAGMA user_version`).
 pub const FORMAT_VERSION: i32 = 1;
 /// Bytes counted per row on top of its record, for the disk budget.
-pub const ROW_OVERHEAD_BYTES: u64 = 64;
+pub(crate) const ROW_OVERHEAD_BYTES: u64 = 64;
 
 /// The bytes the budget counts for a row with a record of `record_len` bytes.
 pub fn row_bytes(record_len: usize) -> u64 {
@@ -136,14 +136,19 @@ pub(crate) fn check_marker(conn: &Connection, path: &Path) -> Result<bool, OpenE
     Ok(true)
 }
 
+/// Whether a read-write opening may turn an empty file into a spool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Create {
+    /// The recorder: creates the file and the schema.
+    Yes,
+    /// Everything else: the file must already be a spool.
+    No,
+}
+
 /// Checks the file is a spool of a supported format, creating the schema in
 /// an empty file. Safe when several processes open a new file at once: the
 /// check and the creation run in one `BEGIN IMMEDIATE` transaction.
-pub(crate) fn migrate(
-    conn: &mut Connection,
-    path: &Path,
-    create: crate::connection::Create,
-) -> Result<(), OpenError> {
+pub(crate) fn migrate(conn: &mut Connection, path: &Path, create: Create) -> Result<(), OpenError> {
     let sql_err = |e: rusqlite::Error| OpenError::Sqlite {
         path: path.to_owned(),
         source: e.into(),
@@ -152,7 +157,7 @@ pub(crate) fn migrate(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| header_error(path, e))?;
     if !check_marker(&tx, path)? {
-        if create == crate::connection::Create::No {
+        if create == Create::No {
             return Err(OpenError::NotASpool {
                 path: path.to_owned(),
                 why: "an SQLite database without the spool marker".into(),

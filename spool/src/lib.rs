@@ -114,6 +114,7 @@
 //! | `reserve` | the space reserve: a full disk never strands the spool |
 //! | `recover` | [`recover`]: a damaged spool's readable rows into a fresh one |
 //! | `error`, `options`, `version` | typed errors, policies, the SQLite check |
+//! | `files`, `clock` | the names of the files beside a spool; the wall clock |
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -122,8 +123,10 @@
 
 #[cfg(feature = "reader")]
 mod browse;
+mod clock;
 mod connection;
 mod error;
+mod files;
 mod format;
 #[cfg(feature = "reader")]
 mod lock;
@@ -140,37 +143,19 @@ mod writer;
 
 #[cfg(feature = "reader")]
 pub use browse::{RowFilter, SpanRow, SpanState};
+pub use clock::now_ns;
 pub use connection::check_spool_path;
 pub use error::{LockError, OpenError, Operation, SpoolError, SqliteError, SqliteErrorKind};
-pub use format::{row_bytes, APPLICATION_ID, FORMAT_VERSION, ROW_OVERHEAD_BYTES};
+pub use format::{row_bytes, APPLICATION_ID, FORMAT_VERSION};
 #[cfg(feature = "reader")]
 pub use lock::{lock_path, UploaderLock};
 pub use options::{Budget, Durability, OnBudget, SpoolOptions};
 #[cfg(feature = "reader")]
-pub use reader::{LeasedSpan, QuarantinedRow, SpoolReader, DELIVERED_THROUGH};
+pub use reader::{LeasedSpan, QuarantinedRow, SpoolReader};
 #[cfg(feature = "reader")]
 pub use recover::{recover, RecoverError, RecoveryReport};
-pub use reserve::{ensure_reserve, fs_free_bytes, release_reserve, reserve_path};
+pub use reserve::reserve_path;
 pub use tally::{Counter, Totals};
-pub use version::{
-    check_writable_version, sqlite_version, sqlite_version_number, MIN_SQLITE_VERSION,
-    MIN_SQLITE_VERSION_NUMBER,
-};
+pub use version::{sqlite_version, MIN_SQLITE_VERSION};
 #[cfg(feature = "writer")]
 pub use writer::{AppendOutcome, NewRow, RecorderDrops, SpoolWriter};
-
-/// `path` with `suffix` appended to its file name (`SPOOL` → `SPOOL.lock`,
-/// `SPOOL-wal`, ...): the names of the files beside a spool.
-pub(crate) fn with_suffix(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    s.into()
-}
-
-/// Nanoseconds since the Unix epoch, now.
-pub fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}

@@ -17,7 +17,7 @@ pub struct UploaderLock {
 
 /// The lock file's path for a spool.
 pub fn lock_path(spool: &Path) -> PathBuf {
-    crate::with_suffix(spool, ".lock")
+    crate::files::with_suffix(spool, ".lock")
 }
 
 impl UploaderLock {

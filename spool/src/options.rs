@@ -26,8 +26,10 @@ pub enum OnBudget {
     DropNewest,
 }
 
-/// Limits on what the spool keeps.
+/// Limits on what the spool keeps. Unlimited by default; set a field, or
+/// chain the `with_` methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Budget {
     /// Maximum bytes of rows (see [`crate::row_bytes`]); `None`: unlimited.
     pub max_bytes: Option<u64>,
@@ -38,8 +40,10 @@ pub struct Budget {
     pub on_budget: OnBudget,
 }
 
-/// How to open a spool.
+/// How to open a spool. Start from the default; set a field, or chain the
+/// `with_` methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SpoolOptions {
     /// Commit durability.
     pub durability: Durability,
@@ -63,5 +67,51 @@ impl Default for SpoolOptions {
             max_page_count: None,
             reserve_bytes: 8 << 20,
         }
+    }
+}
+
+impl Budget {
+    /// With at most `bytes` of rows (see [`crate::row_bytes`]).
+    pub fn with_max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// With spans kept at most `age` (by their end time).
+    pub fn with_max_age(mut self, age: Duration) -> Self {
+        self.max_age = Some(age);
+        self
+    }
+
+    /// With `policy` when `max_bytes` is reached.
+    pub fn with_on_budget(mut self, policy: OnBudget) -> Self {
+        self.on_budget = policy;
+        self
+    }
+}
+
+impl SpoolOptions {
+    /// With this commit durability.
+    pub fn with_durability(mut self, d: Durability) -> Self {
+        self.durability = d;
+        self
+    }
+
+    /// With this wait for another process's write lock.
+    pub fn with_busy_timeout(mut self, t: Duration) -> Self {
+        self.busy_timeout = t;
+        self
+    }
+
+    /// With SQLite's `max_page_count` set.
+    pub fn with_max_page_count(mut self, pages: u64) -> Self {
+        self.max_page_count = Some(pages);
+        self
+    }
+
+    /// With this space reserve (0: none).
+    pub fn with_reserve_bytes(mut self, bytes: u64) -> Self {
+        self.reserve_bytes = bytes;
+        self
     }
 }

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::connection::{has_wal, open_read_only, open_rw, write_tx, Create};
+use crate::clock::now_ns;
+use crate::connection::{has_wal, open_read_only, open_rw, write_tx};
 use crate::error::{OpenError, Operation, SpoolError, SqlContext};
+use crate::format::Create;
 use crate::format::ROW_OVERHEAD_BYTES;
-use crate::now_ns;
 use crate::options::SpoolOptions;
 use crate::reserve::{ensure_reserve, release_reserve};
 use crate::tally::{
@@ -40,7 +41,7 @@ pub struct QuarantinedRow {
 }
 
 /// The `meta` key of the delivered mark (see invariant 5).
-pub const DELIVERED_THROUGH: &str = "delivered_through";
+pub(crate) const DELIVERED_THROUGH: &str = "delivered_through";
 
 /// The reading (consuming) half: leases pending spans oldest first,
 /// acknowledges (deletes) delivered ones, quarantines bad ones one by one,

@@ -32,13 +32,14 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use crate::connection::{open_rw, Create};
+use crate::connection::open_rw;
 use crate::error::{LockError, OpenError, Operation, SpoolError, SqlContext};
+use crate::files::with_suffix;
 use crate::format::row_bytes;
+use crate::format::Create;
 use crate::lock::UploaderLock;
 use crate::options::SpoolOptions;
 use crate::tally::{add_counter, add_totals, Counter};
-use crate::with_suffix;
 
 /// What a recovery kept and lost.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -161,7 +162,7 @@ pub fn recover(path: &Path, opts: &SpoolOptions) -> Result<RecoveryReport, Recov
     drop(fresh);
     drop(old);
 
-    let stamp = crate::now_ns() / 1_000_000_000;
+    let stamp = crate::clock::now_ns() / 1_000_000_000;
     let aside = with_suffix(path, &format!(".damaged-{stamp}"));
     for part in ["-wal", "-shm", ""] {
         let from = with_suffix(path, part);
@@ -264,7 +265,7 @@ fn copy_tallies(
     let tx = fresh
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .op(op)?;
-    for c in Counter::ALL {
+    for &c in Counter::ALL {
         match old
             .query_row(
                 "SELECT value FROM counters WHERE name = ?1",

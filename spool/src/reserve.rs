@@ -37,12 +37,12 @@ use std::path::{Path, PathBuf};
 
 /// The reserve file of a spool.
 pub fn reserve_path(spool: &Path) -> PathBuf {
-    crate::with_suffix(spool, ".reserve")
+    crate::files::with_suffix(spool, ".reserve")
 }
 
 /// Bytes free for unprivileged writers on the file system holding `path`
 /// (`None` if it cannot be asked).
-pub fn fs_free_bytes(path: &Path) -> Option<u64> {
+pub(crate) fn fs_free_bytes(path: &Path) -> Option<u64> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -54,7 +54,7 @@ pub fn fs_free_bytes(path: &Path) -> Option<u64> {
 /// Creates the reserve of `bytes` beside `spool` if it is missing (or
 /// short) and the file system has room for it twice over. Best effort:
 /// returns whether a full reserve is in place.
-pub fn ensure_reserve(spool: &Path, bytes: u64) -> bool {
+pub(crate) fn ensure_reserve(spool: &Path, bytes: u64) -> bool {
     if bytes == 0 {
         return true;
     }
@@ -93,7 +93,7 @@ pub fn ensure_reserve(spool: &Path, bytes: u64) -> bool {
 
 /// Deletes the reserve, giving its space back. Returns whether there was
 /// one.
-pub fn release_reserve(spool: &Path) -> bool {
+pub(crate) fn release_reserve(spool: &Path) -> bool {
     std::fs::remove_file(reserve_path(spool)).is_ok()
 }
 

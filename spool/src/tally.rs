@@ -50,7 +50,7 @@ pub enum Counter {
 
 impl Counter {
     /// Every counter, in display order.
-    pub const ALL: [Counter; 16] = [
+    pub const ALL: &'static [Counter] = &[
         Counter::Appended,
         Counter::BudgetDroppedOldest,
         Counter::BudgetDroppedNewest,

@@ -20,7 +20,7 @@ use crate::error::OpenError;
 /// The oldest SQLite that may write a spool (the WAL-reset fix).
 pub const MIN_SQLITE_VERSION: &str = "3.51.3";
 /// [`MIN_SQLITE_VERSION`] as SQLite's version number.
-pub const MIN_SQLITE_VERSION_NUMBER: i32 = 3_051_003;
+pub(crate) const MIN_SQLITE_VERSION_NUMBER: i32 = 3_051_003;
 
 /// The SQLite library this program runs with, e.g. `"3.54.1"`.
 pub fn sqlite_version() -> &'static str {
@@ -28,13 +28,13 @@ pub fn sqlite_version() -> &'static str {
 }
 
 /// The SQLite library's version number, e.g. `3054001`.
-pub fn sqlite_version_number() -> i32 {
+pub(crate) fn sqlite_version_number() -> i32 {
     rusqlite::version_number()
 }
 
 /// Whether SQLite version `number` (`X*1000000 + Y*1000 + Z`) may write a
 /// spool; the error names both versions.
-pub fn check_writable_version(number: i32, text: &str) -> Result<(), OpenError> {
+pub(crate) fn check_writable_version(number: i32, text: &str) -> Result<(), OpenError> {
     if number >= MIN_SQLITE_VERSION_NUMBER {
         Ok(())
     } else {
@@ -62,6 +62,17 @@ mod tests {
         assert!(check_writable_version(3_051_002, "3.51.2").is_err());
         assert!(check_writable_version(3_051_003, "3.51.3").is_ok());
         assert!(check_writable_version(3_054_001, "3.54.1").is_ok());
+    }
+
+    #[test]
+    #[cfg(feature = "bundled")]
+    fn the_bundled_sqlite_has_the_wal_reset_fix() {
+        assert!(
+            sqlite_version_number() >= MIN_SQLITE_VERSION_NUMBER,
+            "bundled SQLite {} is older than {MIN_SQLITE_VERSION}",
+            sqlite_version()
+        );
+        assert!(require_writable_sqlite().is_ok());
     }
 
     #[test]

@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::connection::{inode, open_rw, write_tx, Create};
+use crate::clock::now_ns;
+use crate::connection::{inode, open_rw, write_tx};
 use crate::error::{OpenError, Operation, SpoolError, SqlContext};
+use crate::format::Create;
 use crate::format::{row_bytes, ROW_OVERHEAD_BYTES};
-use crate::now_ns;
 use crate::options::{Budget, OnBudget, SpoolOptions};
 use crate::reserve::{ensure_reserve, fs_free_bytes};
 use crate::tally::{add_counter, add_totals, delete_counted, read_totals, to_i64, Counter, Delta};
@@ -19,6 +20,7 @@ const OP: Operation = Operation::Append;
 
 /// One span to append: the columns and the encoded record.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct NewRow<'a> {
     /// Trace id.
     pub trace_id: &'a [u8; 16],
@@ -34,6 +36,28 @@ pub struct NewRow<'a> {
     pub end_ns: u64,
     /// The encoded record (tracespool-schema).
     pub record: &'a [u8],
+}
+
+impl<'a> NewRow<'a> {
+    /// A row for one encoded span.
+    pub fn new(
+        trace_id: &'a [u8; 16],
+        span_id: &'a [u8; 8],
+        parent_span_id: Option<&'a [u8; 8]>,
+        name: &'a str,
+        (start_ns, end_ns): (u64, u64),
+        record: &'a [u8],
+    ) -> Self {
+        NewRow {
+            trace_id,
+            span_id,
+            parent_span_id,
+            name,
+            start_ns,
+            end_ns,
+            record,
+        }
+    }
 }
 
 /// What one append did.
@@ -69,11 +93,22 @@ impl AppendOutcome {
 
 /// Counters a recorder adds to the spool alongside a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct RecorderDrops {
     /// Spans dropped on a full queue since the last report.
     pub queue_full: u64,
     /// Spans dropped on write errors since the last report.
     pub write_errors: u64,
+}
+
+impl RecorderDrops {
+    /// Drops to report.
+    pub fn new(queue_full: u64, write_errors: u64) -> Self {
+        RecorderDrops {
+            queue_full,
+            write_errors,
+        }
+    }
 }
 
 /// The writing half: appends batches of spans. One per recorder writer

@@ -15,15 +15,14 @@ fn row<'a>(
     end_ns: u64,
     ids: &'a ([u8; 16], [u8; 8]),
 ) -> NewRow<'a> {
-    NewRow {
-        trace_id: &ids.0,
-        span_id: &ids.1,
-        parent_span_id: None,
+    NewRow::new(
+        &ids.0,
+        &ids.1,
+        None,
         name,
-        start_ns: end_ns.saturating_sub(1000),
-        end_ns,
+        (end_ns.saturating_sub(1000), end_ns),
         record,
-    }
+    )
 }
 
 const IDS: ([u8; 16], [u8; 8]) = ([1; 16], [2; 8]);
@@ -51,10 +50,7 @@ fn drop_oldest_keeps_the_newest_and_counts_each_eviction() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.spool");
     let rec = vec![0u8; 100];
-    let budget = Budget {
-        max_bytes: Some(10 * row_bytes(100)),
-        ..Budget::default()
-    };
+    let budget = Budget::default().with_max_bytes(10 * row_bytes(100));
     let mut w = SpoolWriter::open(&path, budget, &SpoolOptions::default()).unwrap();
     let now = now_ns();
     let mut evicted = 0;
@@ -84,11 +80,9 @@ fn drop_newest_keeps_the_oldest_and_counts_each_refusal() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.spool");
     let rec = vec![0u8; 50];
-    let budget = Budget {
-        max_bytes: Some(7 * row_bytes(50)),
-        on_budget: OnBudget::DropNewest,
-        ..Budget::default()
-    };
+    let budget = Budget::default()
+        .with_max_bytes(7 * row_bytes(50))
+        .with_on_budget(OnBudget::DropNewest);
     let mut w = SpoolWriter::open(&path, budget, &SpoolOptions::default()).unwrap();
     let mut refused = 0;
     for b in 0..4 {
@@ -117,10 +111,7 @@ fn max_age_refuses_old_spans_and_sweeps_old_rows() {
     let old = now_ns() - 3_600_000_000_000;
     append_named(&mut w, &batch(0, 6), &rec, old);
     // ...are swept by a writer with one, and old new spans are refused.
-    let budget = Budget {
-        max_age: Some(Duration::from_secs(60)),
-        ..Budget::default()
-    };
+    let budget = Budget::default().with_max_age(Duration::from_secs(60));
     let mut w = SpoolWriter::open(&path, budget, &opts).unwrap();
     let names_new = batch(10, 3);
     let rows: Vec<NewRow<'_>> = names_new
@@ -278,10 +269,7 @@ fn one_uploader_lock_at_a_time() {
 fn disk_full_is_a_typed_error_and_loses_nothing_committed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("full.spool");
-    let opts = SpoolOptions {
-        max_page_count: Some(40),
-        ..SpoolOptions::default()
-    };
+    let opts = SpoolOptions::default().with_max_page_count(40);
     let mut w = SpoolWriter::open(&path, Budget::default(), &opts).unwrap();
     let rec = vec![7u8; 1000];
     let mut committed = 0u64;

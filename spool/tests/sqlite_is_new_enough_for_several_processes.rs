@@ -1,17 +1,7 @@
-//! The SQLite linked into tracespool has the WAL-reset fix, and a spool is
-//! set up for several processes on one WAL file.
+//! A spool is set up for several processes on one WAL file, and SQLite's
+//! errors reach the caller as text. (That the linked SQLite has the
+//! WAL-reset fix is a unit test of the `version` module.)
 use tracespool_spool::*;
-
-#[test]
-#[cfg(feature = "bundled")]
-fn the_bundled_sqlite_has_the_wal_reset_fix() {
-    assert!(
-        sqlite_version_number() >= MIN_SQLITE_VERSION_NUMBER,
-        "bundled SQLite {} is older than {MIN_SQLITE_VERSION}",
-        sqlite_version()
-    );
-    assert!(check_writable_version(sqlite_version_number(), sqlite_version()).is_ok());
-}
 
 #[test]
 fn a_new_spool_is_in_wal_mode_with_its_marker() {
@@ -36,22 +26,11 @@ fn a_new_spool_is_in_wal_mode_with_its_marker() {
 fn an_error_names_sqlites_text_without_exposing_its_types() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("full.spool");
-    let opts = SpoolOptions {
-        max_page_count: Some(12),
-        ..SpoolOptions::default()
-    };
+    let opts = SpoolOptions::default().with_max_page_count(12);
     let mut w = SpoolWriter::open(&path, Budget::default(), &opts).unwrap();
     let rec = vec![1u8; 4000];
     let e = loop {
-        let row = NewRow {
-            trace_id: &[1; 16],
-            span_id: &[2; 8],
-            parent_span_id: None,
-            name: "x",
-            start_ns: now_ns(),
-            end_ns: now_ns(),
-            record: &rec,
-        };
+        let row = NewRow::new(&[1; 16], &[2; 8], None, "x", (now_ns(), now_ns()), &rec);
         if let Err(e) = w.append(&[row], RecorderDrops::default()) {
             break e;
         }

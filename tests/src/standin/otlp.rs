@@ -32,7 +32,11 @@ use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 
-use super::*;
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::state::{now_s, Fault, Shared};
 
 /// `google.rpc.Status`, the body of OTLP/HTTP errors.
 #[derive(Clone, PartialEq, Message)]
@@ -67,16 +71,8 @@ fn error(status: u16, code: i32, message: &str, retry_after: Option<u64>) -> cra
 }
 
 /// What the OTLP route is set to check.
-#[derive(Debug, Clone, Default)]
-pub(super) struct OtlpMode {
-    /// A collector: no token, no project needed.
-    pub collector: bool,
-    /// Partial successes do not name the rejected spans.
-    pub anonymous_partial: bool,
-    /// Headers every request must carry (a collector's API key).
-    pub required_headers: Vec<(String, String)>,
-}
-
+/// The Telemetry API's time window (14 days back, 3 days ahead), with an
+/// hour's slack for the trip.
 const WINDOW_PAST_S: u64 = 14 * 24 * 3600 + 3600;
 const WINDOW_AHEAD_S: u64 = 3 * 24 * 3600 + 3600;
 
