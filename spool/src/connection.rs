@@ -274,3 +274,24 @@ pub(crate) fn must_exist(path: &Path) -> Result<(), OpenError> {
 pub(crate) fn inode(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.ino())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synchronous(d: Durability) -> i64 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.spool");
+        let opts = SpoolOptions::default().with_durability(d);
+        let conn = open_rw(&path, &opts, Create::Yes).unwrap();
+        conn.query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn power_loss_durability_is_synchronous_full() {
+        // SQLite's numbers: 1 NORMAL, 2 FULL.
+        assert_eq!(synchronous(Durability::PowerLoss), 2);
+        assert_eq!(synchronous(Durability::Process), 1);
+    }
+}

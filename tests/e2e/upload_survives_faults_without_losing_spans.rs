@@ -103,6 +103,9 @@ fn resets_broken_answers_and_503_are_retried_with_retry_after() {
     );
 }
 
+/// On the uploader's simulated clock (`--simulated-waits`): the wait is
+/// the uploader's decision, and its real sleep is the one the Retry-After
+/// test above proves.
 #[test]
 fn a_429_waits_at_least_30_seconds() {
     let t = setup(50);
@@ -113,17 +116,60 @@ fn a_429_waits_at_least_30_seconds() {
         &t.spool,
         &s.endpoint(),
         &key,
-        &["--once", "--max-duration", "120s"],
+        &[
+            "--once",
+            "--max-duration",
+            "120s",
+            "--simulated-waits",
+            "--log-format",
+            "json",
+        ],
     ));
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert_eq!(all_arrived(&s, &t.ids), 0);
-    let times = s.request_times();
-    assert_eq!(times.len(), 2);
-    assert!(
-        times[1] - times[0] >= Duration::from_secs(30),
-        "429 retried after {:?}",
-        times[1] - times[0]
+    assert_eq!(s.request_times().len(), 2);
+    let waits = tracespool_tests::cli::simulated_waits(&err);
+    assert_eq!(
+        waits.len(),
+        1,
+        "one wait between the 429 and the resend: {err}"
     );
+    assert!(
+        waits[0] >= Duration::from_secs(30),
+        "429 retried after {:?}",
+        waits[0]
+    );
+}
+
+/// The simulated clock counts toward `--max-duration`: waits that would
+/// pass it stop the run with the spans kept (75), at once.
+#[test]
+fn repeated_429s_reach_the_deadline_on_the_simulated_clock() {
+    let t = setup(20);
+    let s = StandIn::start(0, test_account(), 2).unwrap();
+    let key = write_key_file(t.dir.path(), &s, "proj-p1");
+    s.push_faults((0..10).map(|_| Fault::Status(429, None)));
+    let started = Instant::now();
+    let (out, err) = run(upload(
+        &t.spool,
+        &s.endpoint(),
+        &key,
+        &[
+            "--once",
+            "--max-duration",
+            "100s",
+            "--simulated-waits",
+            "--log-format",
+            "json",
+        ],
+    ));
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let waits = tracespool_tests::cli::simulated_waits(&err);
+    // 30 s or more each: three fit in 100 s, a fourth would pass it.
+    assert!((2..=3).contains(&waits.len()), "{waits:?}");
+    assert!(waits.iter().all(|w| *w >= Duration::from_secs(30)));
+    assert_eq!(pending(&t.spool), 20);
 }
 
 #[test]
@@ -327,8 +373,16 @@ fn service_mode_waits_for_the_network_follows_new_spans_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
-    // Offline for a while: nothing is lost.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Offline: the uploader fails, waits, and keeps every span.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !log_text().contains("upload failed; spans stay in the spool") {
+        assert!(
+            Instant::now() < deadline,
+            "no failure logged: {}",
+            log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(pending(&t.spool), 300);
     // The network comes back.
     let s = StandIn::start(port, account, 2).unwrap();

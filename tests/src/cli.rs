@@ -99,3 +99,15 @@ pub fn assert_server_child_of_remote_parent(span: &serde_json::Value) {
         .unwrap()
         .contains("/traces/4bf92f3577b34da6a3ce929d0e0e4736/spans/"));
 }
+
+/// The waits an uploader run with `--simulated-waits --log-format json`
+/// took on its simulated clock, in order (its `simulated wait` events).
+pub fn simulated_waits(stderr: &str) -> Vec<std::time::Duration> {
+    stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "simulated wait")
+        .filter_map(|v| v["fields"]["wait_ms"].as_u64())
+        .map(std::time::Duration::from_millis)
+        .collect()
+}

@@ -3,10 +3,9 @@
 //! duration, and its children are its children.
 use std::time::Duration;
 
-use tracespool::{OnFull, Recorder};
-#[path = "../../../recorder/tests/support/spool_records.rs"]
-mod spool_records;
+use crate::spool_records;
 use spool_records::read_all;
+use tracespool::{OnFull, Recorder};
 use tracespool_tracing::TracespoolLayer;
 use tracing::Instrument;
 use tracing_subscriber::prelude::*;

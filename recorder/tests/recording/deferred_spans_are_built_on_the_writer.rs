@@ -12,8 +12,7 @@ use tracespool::testing::{
 use tracespool::*;
 use tracespool_schema::{Attribute, Resource, SpanData, SpanId, SpanRecord, TraceId};
 
-#[path = "support/spool_records.rs"]
-mod spool_records;
+use crate::spool_records;
 
 /// A span as an adapter might hold it: plain values, converted by `fill`.
 struct Foreign {

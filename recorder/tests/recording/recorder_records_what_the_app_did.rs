@@ -2,12 +2,11 @@
 //! field, the right parents and the right sampling.
 use std::time::Duration;
 
+use crate::spool_records;
+use spool_records::{find, read_all};
 use tracespool::*;
 use tracespool_schema::TimeEventKind;
 use tracespool_spool::{SpoolOptions, SpoolReader};
-#[path = "support/spool_records.rs"]
-mod spool_records;
-use spool_records::{find, read_all};
 
 #[test]
 fn nesting_fields_and_resource_arrive() {

@@ -1,10 +1,9 @@
 //! `tracing` spans, fields, events, links, `otel.*` fields and remote
 //! parents arrive in the spool, field by field.
+use crate::spool_records;
+use spool_records::{find, read_all};
 use tracespool::{OnFull, Recorder, SpanKind, StatusCode};
 use tracespool_schema::{AttributeValue, SpanRecord, TimeEventKind};
-#[path = "../../../recorder/tests/support/spool_records.rs"]
-mod spool_records;
-use spool_records::{find, read_all};
 use tracespool_tracing::{SpanExt, TracespoolLayer};
 use tracing_subscriber::prelude::*;
 

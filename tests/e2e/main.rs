@@ -1,0 +1,22 @@
+//! End-to-end tests of the `tracespool` binary: real processes, real
+//! HTTP on 127.0.0.1 against the project's own stand-ins (Cloud Trace, the
+//! Telemetry API's OTLP route, a collector, an OAuth token endpoint), real
+//! spools. One module per behaviour; `on_otlp/main.rs` runs the
+//! sink-neutral ones again against the OTLP sink.
+
+mod a_bandwidth_budget_paces_the_upload;
+mod a_damaged_spool_is_reported_and_recovered;
+mod a_full_disk_never_strands_the_spool;
+mod configuration_errors_exit_78_before_any_traffic;
+mod damaged_records_are_quarantined_not_uploaded;
+mod golden_spool_opens_inspects_and_uploads;
+mod inspect_commands_report_what_the_spool_holds;
+mod otel_spans_reach_cloud_trace_field_by_field;
+mod paths_that_are_not_spools_exit_78;
+mod read_only_copies_can_be_inspected;
+mod the_otlp_sink_speaks_to_the_telemetry_api_and_collectors;
+mod tracing_spans_reach_cloud_trace_field_by_field;
+mod upload_delivers_every_span_exactly_once;
+mod upload_repairs_values_cloud_trace_would_refuse;
+mod upload_survives_faults_without_losing_spans;
+mod uploader_sigkill_loses_nothing;
