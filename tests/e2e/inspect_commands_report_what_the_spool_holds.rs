@@ -460,3 +460,45 @@ fn doctor_says_what_works_and_what_to_fix() {
     );
     assert!(text.contains("FAIL endpoint"), "{text}");
 }
+
+/// Writability is the kernel's answer, not the mode bits: a spool on a
+/// read-only mount is not writable even for root.
+#[test]
+fn doctor_finds_a_spool_on_a_read_only_mount_not_writable() {
+    let Some(fs) = tracespool_tests::tmpfs::Tmpfs::mount(64 << 20) else {
+        return;
+    };
+    let spool = fs.join("ro.spool");
+    record_spans(&spool, 3);
+    let doctor = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_tracespool"))
+            .args(["doctor", "--json", "--no-auth", "--sink", "otlp", "--spool"])
+            .arg(&spool)
+            .args(["--endpoint", "http://127.0.0.1:9"])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let spool_check = v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "spool")
+            .cloned()
+            .unwrap();
+        (
+            spool_check["ok"].as_bool().unwrap(),
+            spool_check["detail"].to_string(),
+        )
+    };
+    let (ok, detail) = doctor();
+    assert!(ok, "{detail}");
+    assert!(
+        detail.contains("writable") && !detail.contains("NOT"),
+        "{detail}"
+    );
+    fs.set_read_only(true);
+    let (ok, detail) = doctor();
+    assert!(!ok, "{detail}");
+    assert!(detail.contains("NOT writable"), "{detail}");
+    assert!(detail.contains("3 pending"), "{detail}");
+}

@@ -10,6 +10,7 @@ pub mod bench_dir;
 pub mod cli;
 pub mod http;
 pub mod standin;
+pub mod tmpfs;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

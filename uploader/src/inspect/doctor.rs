@@ -148,13 +148,12 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
     });
     if let Some(spool) = &a.spool {
         let ro = SpoolReader::open_read_only(spool);
-        // Permission bits only: opening the file would drop SQLite's locks.
+        // Asked of the kernel (`faccessat` with the effective ids): group
+        // and other permission bits, root, and read-only mounts all count.
+        // Not by opening the file, which would drop SQLite's locks.
         let writable_path = |p: &Path| {
-            std::fs::metadata(p).is_ok_and(|m| {
-                use std::os::unix::fs::MetadataExt;
-                let uid = effective_uid();
-                m.mode() & 0o200 != 0 && (uid == 0 || uid == m.uid())
-            })
+            use rustix::fs::{accessat, Access, AtFlags, CWD};
+            accessat(CWD, p, Access::WRITE_OK, AtFlags::EACCESS).is_ok()
         };
         let dir = match spool.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
@@ -220,16 +219,4 @@ fn skew_text(s: i64) -> String {
         s if s > 0 => format!("{amount} ahead of"),
         _ => format!("{amount} behind"),
     }
-}
-
-/// This process's effective uid, from /proc (no unsafe code needed).
-fn effective_uid() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2)?.parse().ok())
-        })
-        .unwrap_or(u32::MAX)
 }
