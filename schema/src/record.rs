@@ -1,7 +1,7 @@
 //! The versioned record codec.
 //!
 //! ```text
-//! version 3 (written since 0.3):
+//! version 3 (written by this build):
 //! offset  size  field
 //! 0       4     magic  b"TSPR"
 //! 4       1     version (3)
@@ -9,13 +9,13 @@
 //! 9       ..    payload: bincode(SpanData) ++ bincode(Resource), the
 //!               current model (crate::model)
 //!
-//! version 2 (0.2; still decoded):
+//! version 2 (still decoded):
 //! 0       4     magic  b"TSPR"
 //! 4       1     version (2)
 //! 5       4     CRC-32C of the payload
 //! 9       ..    payload of the frozen version-1 model (crate::v1)
 //!
-//! version 1 (0.1; still decoded):
+//! version 1 (still decoded):
 //! 0       4     magic  b"TSPR"
 //! 4       1     version (1)
 //! 5       ..    payload of the frozen version-1 model, no checksum

@@ -8,7 +8,8 @@
 //! migrations and pragmas. Nothing else in tracespool issues SQL. The spool
 //! is the contract between a recorder of one version and an uploader of
 //! another: spools already on users' disks keep working (a golden spool
-//! file written by version 0.1.0 is opened, inspected and uploaded by every
+//! file of format 1 with version-1 records, written by the first build, is
+//! opened, inspected and uploaded by every
 //! build's tests).
 //!
 //! No dependency type appears in this crate's API: errors carry SQLite's

@@ -1,4 +1,5 @@
-//! A spool written by tracespool 0.1.0 (`tests/fixtures/spool_v1.sqlite`,
+//! A spool of format 1 with version-1 records, written by the first build
+//! (`tests/fixtures/spool_v1.sqlite`,
 //! never regenerated) still opens, inspects and uploads exactly with this
 //! build: the spool format is the contract between versions.
 use std::collections::HashSet;

@@ -152,7 +152,7 @@ fn v1_minimal_decodes() {
     check("v1_minimal.bin", 1, v1_minimal());
 }
 
-/// Version 2 (0.2): the version-1 payload behind a CRC-32C.
+/// Record version 2: the version-1 payload behind a CRC-32C.
 #[test]
 fn v2_full_decodes() {
     check("v2_full.bin", 2, v1_full());
@@ -163,7 +163,7 @@ fn v2_minimal_decodes() {
     check("v2_minimal.bin", 2, v1_minimal());
 }
 
-/// Version 3 (0.3): adapter fields, arrays, scope.
+/// Record version 3: adapter fields, arrays, scope.
 #[test]
 fn v3_full_decodes() {
     check("v3_full.bin", 3, v3_full());

@@ -11,9 +11,7 @@ use crate::destination::sink::Sink;
 /// (`upload` and `doctor`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct CloudArgs {
-    /// The destination API: `cloudtrace` (Cloud Trace v2) or `otlp`
-    /// (OTLP/HTTP protobuf: Google's Telemetry API, any OpenTelemetry
-    /// Collector or OTLP backend).
+    /// The destination API.
     #[arg(long, value_parser = Sink::parser(), default_value = "cloudtrace")]
     pub sink: Sink,
     /// Cloud project id [default: $GOOGLE_CLOUD_PROJECT, then the credentials' project;
