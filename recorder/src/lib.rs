@@ -39,7 +39,7 @@
 //! 3. One writer thread per recorder drains the queue every flush interval
 //!    (100 ms by default), when it is half full, or on [`Recorder::flush`];
 //!    it encodes each span into a versioned record (`tracespool-schema`),
-//!    appends the batch to the spool in one transaction (see [`spool`]) and
+//!    appends the batch to the spool in one transaction (see `tracespool-spool`) and
 //!    returns the boxes to the pool.
 //!
 //! ## The API in three tiers
