@@ -74,7 +74,9 @@ fn every_tracespool_command_in_the_readme_runs_as_written() {
     let key = write_key_file(dir.path(), &google, "my-project");
     let collector = StandIn::start(0, test_account(), 2).unwrap();
     collector.otlp_collector_mode(&[("x-fleet-key", "fleet-secret")]);
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_tracespool")).parent().unwrap();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_tracespool"))
+        .parent()
+        .unwrap();
     let path = format!(
         "{}:{}",
         bin_dir.display(),
@@ -88,7 +90,12 @@ fn every_tracespool_command_in_the_readme_runs_as_written() {
             let r = SpoolReader::open_read_only(&spool).unwrap();
             let mut id = None;
             r.for_each_row(&Default::default(), Some(1), |row| {
-                id = Some(row.trace_id.iter().map(|b| format!("{b:02x}")).collect::<String>());
+                id = Some(
+                    row.trace_id
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<String>(),
+                );
                 false
             })
             .unwrap();
@@ -128,7 +135,10 @@ fn every_tracespool_command_in_the_readme_runs_as_written() {
             unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
             let out = child.wait_with_output().unwrap();
             let err = String::from_utf8_lossy(&out.stderr);
-            assert!(delivered, "{cmd}\n{line}\nnot every span was delivered: {err}");
+            assert!(
+                delivered,
+                "{cmd}\n{line}\nnot every span was delivered: {err}"
+            );
             assert_eq!(out.status.code(), Some(0), "{cmd}\n{line}\n{err}");
         } else {
             let out = c.output().unwrap();
@@ -139,6 +149,10 @@ fn every_tracespool_command_in_the_readme_runs_as_written() {
     // Each destination the README sends to received spans: Google (Cloud
     // Trace and the Telemetry API) for several commands, the collector for
     // one (30 spans).
-    assert!(google.accepted_count() >= 3 * 30, "{}", google.accepted_count());
+    assert!(
+        google.accepted_count() >= 3 * 30,
+        "{}",
+        google.accepted_count()
+    );
     assert_eq!(collector.accepted_count(), 30);
 }

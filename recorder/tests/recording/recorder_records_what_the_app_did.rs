@@ -285,3 +285,47 @@ fn problem_values_are_repaired_or_kept_exactly() {
                 && a.value == AttributeValue::from("rust-edge"))
     );
 }
+
+/// A destructor that records during the thread's teardown, after the
+/// thread-local stack of current spans was freed, neither panics (which
+/// would abort the process) nor loses the span.
+#[test]
+fn a_span_recorded_during_thread_teardown_is_kept() {
+    struct RecordOnDrop(Recorder);
+    impl Drop for RecordOnDrop {
+        fn drop(&mut self) {
+            let mut s = self.0.span("during teardown").entered();
+            s.set_attribute("late", true);
+            let _child = self.0.span("child during teardown");
+        }
+    }
+    thread_local! {
+        static LATE: std::cell::RefCell<Option<RecordOnDrop>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("teardown.spool");
+    let (rec, guard) = Recorder::builder(&path).build().unwrap();
+    let r = rec.clone();
+    std::thread::spawn(move || {
+        // Registered first, so destroyed last: after the span stack, which
+        // the entered span below registers now.
+        LATE.with(|l| *l.borrow_mut() = Some(RecordOnDrop(r.clone())));
+        let _warm = r.span("before teardown").entered();
+    })
+    .join()
+    .expect("the thread did not panic");
+    rec.flush().unwrap();
+    drop(guard);
+    let names: Vec<String> = read_all(&path)
+        .iter()
+        .map(|r| r.span.name.to_string())
+        .collect();
+    for n in [
+        "before teardown",
+        "during teardown",
+        "child during teardown",
+    ] {
+        assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
+    }
+}
