@@ -125,7 +125,7 @@ fn every_tracespool_command_in_the_readme_runs_as_written() {
             && !line.contains("--once")
             && !line.contains("--dry-run");
         if service {
-            let mut child = c.spawn().unwrap();
+            let child = c.spawn().unwrap();
             let deadline = Instant::now() + Duration::from_secs(60);
             while pending(&spool) > 0 && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(50));
