@@ -6,25 +6,40 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A mounted tmpfs.
 pub struct Tmpfs {
-    dir: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+/// A fresh, empty directory for a mount point.
+fn mount_point() -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "tracespool-tmpfs-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("make a mount point");
+    dir
 }
 
 impl Tmpfs {
     /// A tmpfs of `bytes` on a fresh directory, or `None` (with a message)
     /// where mounting is not permitted.
     pub fn mount(bytes: u64) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().expect("make a mount point");
+        let dir = mount_point();
         let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={bytes},mode=0755")])
             .arg("tmpfs")
-            .arg(dir.path())
+            .arg(&dir)
             .output();
         match out {
             Ok(o) if o.status.success() => Some(Tmpfs { dir }),
             Ok(o) => {
+                let _ = std::fs::remove_dir(&dir);
                 eprintln!(
                     "SKIPPED: cannot mount a {bytes}-byte tmpfs here: {}",
                     String::from_utf8_lossy(&o.stderr).trim()
@@ -40,12 +55,12 @@ impl Tmpfs {
 
     /// The mount point.
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.dir
     }
 
     /// A path inside the mount.
     pub fn join(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.dir.join(name)
     }
 
     /// Remounts it read-only (or read-write again).
@@ -57,7 +72,7 @@ impl Tmpfs {
         };
         let st = Command::new("mount")
             .args(["-o", mode])
-            .arg(self.dir.path())
+            .arg(&self.dir)
             .status()
             .expect("run mount");
         assert!(st.success(), "mount -o {mode} failed");
@@ -69,7 +84,7 @@ impl Drop for Tmpfs {
         // Lazy: a process the test started may still hold a file open.
         let _ = Command::new("umount")
             .arg("-l")
-            .arg(self.dir.path())
+            .arg(&self.dir)
             .status();
     }
 }
