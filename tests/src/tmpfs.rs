@@ -82,9 +82,6 @@ impl Tmpfs {
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         // Lazy: a process the test started may still hold a file open.
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(&self.dir)
-            .status();
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
     }
 }
