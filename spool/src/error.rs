@@ -151,6 +151,8 @@ pub enum Operation {
     Configure,
     /// Checking the file's integrity.
     Check,
+    /// Reading or recording clock samples.
+    Clock,
 }
 
 impl fmt::Display for Operation {
@@ -163,6 +165,7 @@ impl fmt::Display for Operation {
             Operation::Remove => "remove spans",
             Operation::Quarantine => "quarantine spans",
             Operation::Requeue => "requeue spans",
+            Operation::Clock => "read or record clock samples",
             Operation::Purge => "purge spans",
             Operation::ReadTotals => "read totals",
             Operation::Counters => "update counters",

@@ -58,6 +58,56 @@ SELECT id,
 FROM spans;
 "#;
 
+/// The clock extension (format 1, added by builds of 0.2.0; older builds
+/// ignore it): clock samples, and the sample each row was written with
+/// (see the `clock` module). Read-write openings add it; a spool without
+/// it has no sample, and its rows keep the times they were recorded with.
+pub(crate) const CLOCK_EXTENSION: &str = r#"
+CREATE TABLE IF NOT EXISTS clock_samples (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  boot_id     BLOB NOT NULL,
+  boottime_ns INTEGER NOT NULL,
+  wall_ns     INTEGER NOT NULL,
+  source      INTEGER NOT NULL
+);
+"#;
+
+/// Whether the spool has the clock extension's column (`spans.clock`).
+pub(crate) fn has_clock_column(conn: &Connection) -> bool {
+    conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('spans') WHERE name = 'clock'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .is_ok_and(|n| n > 0)
+}
+
+/// Records a clock sample; returns its id.
+pub(crate) fn insert_clock_sample(
+    conn: &Connection,
+    s: &crate::clock::ClockSample,
+) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO clock_samples(boot_id, boottime_ns, wall_ns, source) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(rusqlite::params![
+        &s.boot_id[..],
+        s.boottime_ns,
+        s.wall_ns,
+        s.source.code()
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Adds the extensions a spool lacks (in the opening's transaction).
+fn add_extensions(tx: &Connection) -> rusqlite::Result<()> {
+    if !has_clock_column(tx) {
+        tx.execute_batch(CLOCK_EXTENSION)?;
+        tx.execute_batch("ALTER TABLE spans ADD COLUMN clock INTEGER;")?;
+    }
+    Ok(())
+}
+
 /// Maps an error met while reading the file's header to the open error a
 /// user understands ("not an SQLite database" rather than SQLite's code).
 pub(crate) fn header_error(path: &Path, e: rusqlite::Error) -> OpenError {
@@ -169,6 +219,9 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path, create: Create) -> Res
         ))
         .map_err(sql_err)?;
     }
+    // Additions older builds ignore keep the format's number (an older
+    // recorder refuses a newer format, and recorders are upgraded last).
+    add_extensions(&tx).map_err(sql_err)?;
     // Future migrations: `if version < 2 { ...; PRAGMA user_version=2 }`.
     tx.commit().map_err(sql_err)
 }

@@ -144,7 +144,7 @@ mod writer;
 
 #[cfg(feature = "reader")]
 pub use browse::{RowFilter, SpanRow, SpanState};
-pub use clock::now_ns;
+pub use clock::{boot_id, now_ns, ClockSample, SampleSource, SAMPLE_EVERY_STEP_NS};
 pub use connection::check_spool_path;
 pub use error::{LockError, OpenError, Operation, SpoolError, SqliteError, SqliteErrorKind};
 pub use format::{row_bytes, APPLICATION_ID, FORMAT_VERSION};

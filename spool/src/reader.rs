@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::clock::now_ns;
+use crate::clock::{ClockSample, SampleSource};
 use crate::connection::{has_wal, open_read_only, open_rw, write_tx};
 use crate::error::{OpenError, Operation, SpoolError, SqlContext};
-use crate::format::Create;
 use crate::format::ROW_OVERHEAD_BYTES;
+use crate::format::{has_clock_column, insert_clock_sample, Create};
 use crate::options::SpoolOptions;
 use crate::reserve::{ensure_reserve, release_reserve};
 use crate::tally::{
@@ -22,11 +23,16 @@ use crate::tally::{
 
 /// A pending span handed out by [`SpoolReader::lease`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct LeasedSpan {
     /// The row id (`spans.id`).
     pub row_id: i64,
     /// The encoded record.
     pub record: Vec<u8>,
+    /// The clock sample its batch was written with (see
+    /// [`SpoolReader::clock_samples`]); `None` for rows written by builds
+    /// without samples, or on systems without a boot id.
+    pub clock_sample: Option<i64>,
 }
 
 /// A quarantined row, as listed by [`SpoolReader::quarantined`].
@@ -54,6 +60,9 @@ pub struct SpoolReader {
     immutable: bool,
     /// The reserve it may spend when the disk is full (0: none).
     reserve_bytes: u64,
+    /// Whether the spool has the clock extension (a read-only opening of
+    /// a spool no newer build opened read-write has not).
+    has_clock: bool,
 }
 
 impl std::fmt::Debug for SpoolReader {
@@ -78,6 +87,7 @@ impl SpoolReader {
             other => other?,
         };
         Ok(SpoolReader {
+            has_clock: has_clock_column(&conn),
             conn,
             path: path.to_owned(),
             immutable: false,
@@ -91,6 +101,7 @@ impl SpoolReader {
     pub fn open_read_only(path: &Path) -> Result<Self, OpenError> {
         let (conn, immutable) = open_read_only(path)?;
         Ok(SpoolReader {
+            has_clock: has_clock_column(&conn),
             conn,
             path: path.to_owned(),
             immutable,
@@ -233,6 +244,51 @@ impl SpoolReader {
         Ok(())
     }
 
+    /// The clock samples with ids after `after`, oldest first, with their
+    /// ids (none in a spool without the clock extension).
+    pub fn clock_samples(&self, after: i64) -> Result<Vec<(i64, ClockSample)>, SpoolError> {
+        if !self.has_clock {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, boot_id, boottime_ns, wall_ns, source FROM clock_samples \
+                 WHERE id > ?1 ORDER BY id",
+            )
+            .op(Operation::Clock)?;
+        let rows = stmt
+            .query_map([after], |r| {
+                let boot: Vec<u8> = r.get(1)?;
+                let mut boot_id = [0u8; 16];
+                if boot.len() == 16 {
+                    boot_id.copy_from_slice(&boot);
+                }
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    ClockSample::new(
+                        boot_id,
+                        r.get(2)?,
+                        r.get(3)?,
+                        SampleSource::from_code(r.get(4)?),
+                    ),
+                ))
+            })
+            .op(Operation::Clock)?;
+        rows.collect::<Result<Vec<_>, _>>().op(Operation::Clock)
+    }
+
+    /// Records a clock sample the uploader took (its own clock, or a
+    /// server's `Date`); returns its id.
+    pub fn add_clock_sample(&mut self, sample: &ClockSample) -> Result<i64, SpoolError> {
+        self.when_full_release_reserve(|r| {
+            let tx = write_tx(&mut r.conn, Operation::Clock)?;
+            let id = insert_clock_sample(&tx, sample).op(Operation::Clock)?;
+            tx.commit().op(Operation::Clock)?;
+            Ok(id)
+        })
+    }
+
     /// Reads a `meta` key.
     pub fn meta(&self, key: &str) -> Result<Option<String>, SpoolError> {
         self.conn
@@ -245,17 +301,18 @@ impl SpoolReader {
     /// not change the spool: exclusivity comes from the [`UploaderLock`](crate::UploaderLock), and
     /// a span leaves only through [`SpoolReader::ack`] (or quarantine/expiry).
     pub fn lease(&self, after: i64, limit: usize) -> Result<Vec<LeasedSpan>, SpoolError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT id, record FROM spans WHERE id > ?1 AND state = 0 ORDER BY id LIMIT ?2",
-            )
-            .op(Operation::Lease)?;
+        let sql = if self.has_clock {
+            "SELECT id, record, clock FROM spans WHERE id > ?1 AND state = 0 ORDER BY id LIMIT ?2"
+        } else {
+            "SELECT id, record, NULL FROM spans WHERE id > ?1 AND state = 0 ORDER BY id LIMIT ?2"
+        };
+        let mut stmt = self.conn.prepare_cached(sql).op(Operation::Lease)?;
         let rows = stmt
             .query_map(params![after, limit as i64], |r| {
                 Ok(LeasedSpan {
                     row_id: r.get(0)?,
                     record: r.get(1)?,
+                    clock_sample: r.get(2)?,
                 })
             })
             .op(Operation::Lease)?;
@@ -369,8 +426,10 @@ impl SpoolReader {
 
     fn requeue_once(&mut self, row_ids: Option<&[i64]>) -> Result<u64, SpoolError> {
         let tx = write_tx(&mut self.conn, Operation::Requeue)?;
-        let copy = "INSERT INTO spans(trace_id, span_id, parent_span_id, name, start_ns, end_ns, record) \
-                    SELECT trace_id, span_id, parent_span_id, name, start_ns, end_ns, record FROM spans \
+        // The copy keeps the row's clock sample (the extension is there:
+        // this is a read-write opening).
+        let copy = "INSERT INTO spans(trace_id, span_id, parent_span_id, name, start_ns, end_ns, record, clock) \
+                    SELECT trace_id, span_id, parent_span_id, name, start_ns, end_ns, record, clock FROM spans \
                     WHERE state = 1";
         let d = match row_ids {
             None => {

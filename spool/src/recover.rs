@@ -36,7 +36,7 @@ use crate::connection::open_rw;
 use crate::error::{LockError, OpenError, Operation, SpoolError, SqlContext};
 use crate::files::with_suffix;
 use crate::format::row_bytes;
-use crate::format::Create;
+use crate::format::{has_clock_column, Create};
 use crate::lock::UploaderLock;
 use crate::options::SpoolOptions;
 use crate::tally::{add_counter, add_totals, Counter};
@@ -108,7 +108,11 @@ type Row = (
 const COLUMNS: &str = "id, trace_id, span_id, parent_span_id, name, start_ns, end_ns, state, \
                        reason, quarantined_at_ns, record";
 
-fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Row, Option<i64>)> {
+    Ok((read_columns(r)?, r.get(11)?))
+}
+
+fn read_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -193,27 +197,34 @@ fn copy_rows(
     {
         let mut ins = tx
             .prepare(&format!(
-                "INSERT INTO spans({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                "INSERT INTO spans({COLUMNS}, clock) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
             ))
             .op(op)?;
-        let mut put = |row: Row| -> Result<(), SpoolError> {
+        let mut put = |(row, clock): (Row, Option<i64>)| -> Result<(), SpoolError> {
             let bytes = row_bytes(row.10.len()) as i64;
             let k = if row.7 == 1 { 2 } else { 0 };
             delta[k] += 1;
             delta[k + 1] += bytes;
             ins.execute(params![
-                row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10
+                row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10, clock
             ])
             .op(op)?;
             Ok(())
         };
+        // The damaged file's clock samples column, if it has the extension.
+        let clock = if has_clock_column(old) {
+            "clock"
+        } else {
+            "NULL"
+        };
         let mut last = 0i64;
         let scan_ok = (|| -> rusqlite::Result<()> {
-            let mut stmt = old.prepare(&format!("SELECT {COLUMNS} FROM spans ORDER BY id"))?;
+            let mut stmt =
+                old.prepare(&format!("SELECT {COLUMNS}, {clock} FROM spans ORDER BY id"))?;
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
                 let row = read_row(r)?;
-                last = row.0;
+                last = row.0 .0;
                 put(row).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
             }
             Ok(())
@@ -222,7 +233,9 @@ fn copy_rows(
             // Lookups after the last row read, up to the largest id given.
             let max_id = sequence.unwrap_or(last);
             let mut stmt = old
-                .prepare(&format!("SELECT {COLUMNS} FROM spans WHERE id = ?1"))
+                .prepare(&format!(
+                    "SELECT {COLUMNS}, {clock} FROM spans WHERE id = ?1"
+                ))
                 .ok();
             let mut id = last + 1;
             while id <= max_id {
@@ -301,6 +314,25 @@ fn copy_tallies(
         .op(Operation::Meta)?;
     }
     report.meta_copied = pairs.len();
+    // Clock samples keep their ids, which the rows refer to (best effort,
+    // like meta: a row whose sample is lost keeps its recorded times).
+    let samples: Vec<(i64, Vec<u8>, i64, i64, i64)> = old
+        .prepare("SELECT id, boot_id, boottime_ns, wall_ns, source FROM clock_samples")
+        .and_then(|mut s| {
+            s.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .unwrap_or_default();
+    for (id, boot, boottime, wall, source) in &samples {
+        tx.execute(
+            "INSERT OR REPLACE INTO clock_samples(id, boot_id, boottime_ns, wall_ns, source) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, boot, boottime, wall, source],
+        )
+        .op(Operation::Clock)?;
+    }
     // Ids keep growing: the sequence continues from the old one's.
     if let Some(seq) = sequence {
         tx.execute(

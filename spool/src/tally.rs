@@ -46,6 +46,14 @@ pub enum Counter {
     /// naming them: they were deleted with the batch, whose other spans it
     /// accepted (the spans it names are quarantined instead).
     RejectedByServer,
+    /// Spans sent at a time repaired from the spool's clock samples (the
+    /// wall clock was wrong when they were recorded, and a later sample of
+    /// the same boot told by how much).
+    ClockRepaired,
+    /// Spans not sent because they were past the 14-day window by a time
+    /// known to be wrong (recorded before the clock could be right) that no
+    /// later clock sample could repair.
+    UploadUndatable,
 }
 
 impl Counter {
@@ -67,6 +75,8 @@ impl Counter {
         Counter::LostToDamage,
         Counter::UploadBytes,
         Counter::RejectedByServer,
+        Counter::ClockRepaired,
+        Counter::UploadUndatable,
     ];
 
     /// The counter's name in the `counters` table.
@@ -88,6 +98,8 @@ impl Counter {
             Counter::LostToDamage => "lost_to_damage",
             Counter::UploadBytes => "upload_bytes",
             Counter::RejectedByServer => "rejected_by_server",
+            Counter::ClockRepaired => "clock_repaired",
+            Counter::UploadUndatable => "upload_undatable",
         }
     }
 }

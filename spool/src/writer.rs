@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::clock::now_ns;
+use crate::clock::{now_ns, ClockSample, SampleSource, SAMPLE_EVERY_STEP_NS};
 use crate::connection::{inode, open_rw, write_tx};
 use crate::error::{OpenError, Operation, SpoolError, SqlContext};
+use crate::format::insert_clock_sample;
 use crate::format::Create;
 use crate::format::{row_bytes, ROW_OVERHEAD_BYTES};
 use crate::options::{Budget, OnBudget, SpoolOptions};
@@ -124,6 +125,9 @@ pub struct SpoolWriter {
     /// append, on the writer's thread: writing 8 MiB at `open` would slow
     /// the application's start on slow flash).
     reserve_ensured: bool,
+    /// The last clock sample this writer recorded: its id and offset (see
+    /// the `clock` module).
+    clock: Option<(i64, i64)>,
 }
 
 impl std::fmt::Debug for SpoolWriter {
@@ -147,6 +151,7 @@ impl SpoolWriter {
             budget,
             reserve_bytes: opts.reserve_bytes,
             reserve_ensured: false,
+            clock: None,
         })
     }
 
@@ -241,11 +246,28 @@ impl SpoolWriter {
             }
         }
 
+        // The batch's clock sample: the last one, unless the wall clock was
+        // stepped since (then a new one, in this transaction).
+        let sample = ClockSample::now(SampleSource::Recorder);
+        let mut new_clock = None;
+        let clock_id = match (sample, self.clock) {
+            (None, _) => None,
+            (Some(s), Some((id, offset)))
+                if (s.offset_ns() - offset).abs() <= SAMPLE_EVERY_STEP_NS =>
+            {
+                Some(id)
+            }
+            (Some(s), _) => {
+                let id = insert_clock_sample(&tx, &s).op(OP)?;
+                new_clock = Some((id, s.offset_ns()));
+                Some(id)
+            }
+        };
         {
             let mut ins = tx
                 .prepare_cached(
-                    "INSERT INTO spans(trace_id, span_id, parent_span_id, name, start_ns, end_ns, record) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO spans(trace_id, span_id, parent_span_id, name, start_ns, end_ns, record, clock) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .op(OP)?;
             let mut accepted = 0u64;
@@ -272,6 +294,7 @@ impl SpoolWriter {
                     to_i64(r.start_ns),
                     to_i64(r.end_ns),
                     r.record,
+                    clock_id,
                 ])
                 .op(OP)?;
                 out.written += 1;
@@ -297,6 +320,9 @@ impl SpoolWriter {
         add_counter(&tx, Counter::RecorderQueueFull, drops.queue_full, OP)?;
         add_counter(&tx, Counter::RecorderWriteErrors, drops.write_errors, OP)?;
         tx.commit().op(OP)?;
+        if new_clock.is_some() {
+            self.clock = new_clock;
+        }
         Ok(out)
     }
 }

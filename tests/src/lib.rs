@@ -8,6 +8,7 @@
 #[path = "bench_dir.rs"]
 pub mod bench_dir;
 pub mod cli;
+pub mod clocks;
 pub mod http;
 pub mod standin;
 pub mod tmpfs;

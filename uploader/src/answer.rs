@@ -60,6 +60,8 @@ pub enum Answer {
         retry_after: Option<Duration>,
         /// The body.
         body: bytes::Bytes,
+        /// The server's `Date`, in seconds since the epoch.
+        date: Option<i64>,
     },
     /// No HTTP answer.
     Transport {

@@ -147,6 +147,7 @@ pub(crate) trait Destination: Sync {
                 status,
                 retry_after,
                 body,
+                ..
             } => classify_refusal(
                 *status,
                 *retry_after,

@@ -73,6 +73,10 @@ pub fn inspect(spool: &Path, as_json: bool, check: bool) -> anyhow::Result<u8> {
             "budget_newest": c(Counter::BudgetDroppedNewest),
             "max_age": c(Counter::AgeExpired),
         },
+        "clock": {
+            "repaired": c(Counter::ClockRepaired),
+            "undatable": c(Counter::UploadUndatable),
+        },
         "counters": Counter::ALL.iter().map(|k| (k.name().to_string(), json!(c(*k)))).collect::<serde_json::Map<_, _>>(),
         "upload": {
             "uploader_holds_lock": held,
@@ -153,6 +157,12 @@ pub fn inspect(spool: &Path, as_json: bool, check: bool) -> anyhow::Result<u8> {
         } else {
             String::new()
         }
+    )?;
+    writeln!(
+        out,
+        "clock          {} spans sent at repaired times, {} undatable past 14 days (recorded before the clock was set)",
+        c(Counter::ClockRepaired),
+        c(Counter::UploadUndatable)
     )?;
     let t = |x: Option<u64>| x.map(rfc3339_secs).unwrap_or_else(|| "never".into());
     writeln!(

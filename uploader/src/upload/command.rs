@@ -17,6 +17,7 @@ use crate::cli::cloud::CloudArgs;
 use crate::cli::exit::{Exit, EXIT_LOCKED, EXIT_SPANS_REMAIN};
 use crate::cli::project::resolve_project;
 use crate::compression::Compression;
+use crate::own_clock::ServerClock;
 
 /// Arguments of `tracespool upload`.
 #[derive(clap::Args, Debug)]
@@ -58,6 +59,13 @@ pub struct UploadArgs {
     /// 429 and backoff waits.
     #[arg(long, hide = true)]
     simulated_waits: bool,
+    /// Whose `Date` header may correct this machine's clock (for the
+    /// 14-day window, and the times of spans recorded in this boot):
+    /// `auto` trusts Google's endpoints, and others only while this
+    /// machine's clock was never set (it reads before this build's
+    /// release).
+    #[arg(long, value_enum, default_value_t = ServerClock::Auto)]
+    server_clock: ServerClock,
     /// Cloud Trace: also send the resource attributes whose key matches
     /// this regex (besides the service and the monitored-resource labels,
     /// which are always sent), e.g. `^(service\.version|deployment\.)`.
@@ -181,6 +189,7 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
                 .unwrap_or(0)
         }),
         simulated_waits: a.simulated_waits,
+        server_clock: a.server_clock,
     };
     tracing::info!(spool = %cfg.spool.display(), sink = cfg.sink.name(), project = %cfg.project,
         endpoint = %cfg.endpoint, compression = ?cfg.compression,
@@ -192,6 +201,8 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
         uploaded = s.uploaded,
         quarantined = s.quarantined,
         expired = s.expired,
+        undatable = s.undatable,
+        clock_repaired = s.clock_repaired,
         retries = s.retries,
         possible_duplicates = s.possible_duplicates,
         requests = s.requests,

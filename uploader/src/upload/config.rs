@@ -45,6 +45,8 @@ pub struct UploadConfig {
     pub max_bandwidth: Option<u64>,
     /// Waits after failures pass on a simulated clock (tests).
     pub simulated_waits: bool,
+    /// Whose `Date` header is trusted over this machine's clock.
+    pub server_clock: crate::own_clock::ServerClock,
 }
 
 /// How the run ended.
@@ -73,6 +75,10 @@ pub struct RunStats {
     pub quarantined: u64,
     /// Spans past the 14-day window.
     pub expired: u64,
+    /// Spans past the 14-day window by times known to be wrong.
+    pub undatable: u64,
+    /// Spans delivered at repaired times.
+    pub clock_repaired: u64,
     /// Requests retried.
     pub retries: u64,
     /// Spans resent after an ambiguous failure.

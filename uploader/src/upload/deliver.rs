@@ -25,7 +25,7 @@
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use tracespool_spool::Counter;
+use tracespool_spool::{ClockSample, Counter, SampleSource};
 
 use super::config::{RunStats, UploadConfig};
 use super::dry_run;
@@ -33,11 +33,12 @@ use super::ledger::Ledger;
 use super::prepare::{Prepared, PreparedBatch};
 use super::send::Sender;
 use super::waits::Waits;
-use crate::answer::{named_spans, Decision};
+use crate::answer::{named_spans, Answer, Decision};
 use crate::auth::Auth;
 use crate::backoff::Backoff;
 use crate::compression::Compression;
 use crate::destination::sink::Sink;
+use crate::own_clock::{sample_to_record, trusts_server, ServerClock, MIN_SKEW_NS};
 use crate::pacing::Pacer;
 
 /// Why delivery stopped with spans left pending.
@@ -66,6 +67,10 @@ pub(crate) struct Delivery {
     /// once, and the recovery once).
     failing: Option<String>,
     stats: RunStats,
+    endpoint: String,
+    server_clock: ServerClock,
+    /// The server's skew (local − server, ns) last recorded as a sample.
+    recorded_skew: Option<i64>,
 }
 
 impl Delivery {
@@ -104,7 +109,74 @@ impl Delivery {
             shutdown,
             failing: None,
             stats: RunStats::default(),
+            endpoint: cfg.endpoint.clone(),
+            server_clock: cfg.server_clock,
+            recorded_skew: None,
         })
+    }
+
+    /// Checks this machine's clock before anything is prepared: against
+    /// the server's `Date` (one `GET` of the endpoint, unless a dry run or
+    /// `--server-clock ignore`) and against its boot's samples. Records a
+    /// sample when it says something new (see `crate::own_clock`);
+    /// returns it instead for a dry run, which changes nothing.
+    pub(crate) async fn check_clock(&mut self) -> anyhow::Result<Vec<ClockSample>> {
+        let Some(own) = ClockSample::now(SampleSource::Uploader) else {
+            return Ok(Vec::new());
+        };
+        let date = if self.dry_run || self.server_clock == ServerClock::Ignore {
+            None
+        } else {
+            self.sender.server_date(&self.endpoint).await
+        };
+        let trusted =
+            date.filter(|_| trusts_server(self.server_clock, &self.endpoint, own.wall_ns));
+        let book = self.ledger.clock_book()?;
+        let Some(sample) = sample_to_record(&book, &own, trusted) else {
+            return Ok(Vec::new());
+        };
+        self.note_sample(&sample);
+        if self.dry_run {
+            return Ok(vec![sample]);
+        }
+        self.ledger.add_clock_sample(&sample)?;
+        Ok(Vec::new())
+    }
+
+    /// A server's `Date` seen in an answer: when it is trusted and
+    /// disagrees with this machine's clock by more than it did when last
+    /// recorded, a new sample (the batches prepared next follow it).
+    fn server_said(&mut self, date_s: i64) -> anyhow::Result<()> {
+        let Some(own) = ClockSample::now(SampleSource::Uploader) else {
+            return Ok(());
+        };
+        let skew = own.wall_ns - (date_s * 1_000_000_000 + 500_000_000);
+        let known = self.recorded_skew.unwrap_or(0);
+        if (skew - known).abs() < MIN_SKEW_NS
+            || !trusts_server(self.server_clock, &self.endpoint, own.wall_ns)
+        {
+            return Ok(());
+        }
+        let book = self.ledger.clock_book()?;
+        if let Some(sample) = sample_to_record(&book, &own, Some(date_s)) {
+            self.note_sample(&sample);
+            self.ledger.add_clock_sample(&sample)?;
+        }
+        Ok(())
+    }
+
+    fn note_sample(&mut self, s: &ClockSample) {
+        if s.source == SampleSource::ServerDate {
+            let skew = ClockSample::now(SampleSource::Uploader)
+                .map_or(0, |own| own.offset_ns() - s.offset_ns());
+            self.recorded_skew = Some(skew);
+            tracing::warn!(
+                skew_s = skew / 1_000_000_000,
+                "this machine's clock disagrees with the server's Date; span times of this boot follow the server's"
+            );
+        } else {
+            tracing::info!("the clock was stepped since this boot's last sample; earlier spans of this boot are re-timed");
+        }
     }
 
     /// What this run did so far.
@@ -135,10 +207,12 @@ impl Delivery {
         batch: PreparedBatch,
     ) -> anyhow::Result<Result<(), Stop>> {
         if self.dry_run {
-            if !batch.corrupt.is_empty() || !batch.expired.is_empty() {
+            if !batch.corrupt.is_empty() || !batch.expired.is_empty() || !batch.undatable.is_empty()
+            {
                 tracing::warn!(
                     corrupt = batch.corrupt.len(),
                     expired = batch.expired.len(),
+                    undatable = batch.undatable.len(),
                     "dry run: these rows would be quarantined (corrupt) or dropped (past 14 days)"
                 );
             }
@@ -178,11 +252,21 @@ impl Delivery {
             tracing::warn!(count = n, "quarantined corrupt records");
         }
         if !batch.expired.is_empty() {
-            let n = self.ledger.expire(&batch.expired)?;
+            let n = self.ledger.expire(&batch.expired, Counter::UploadExpired)?;
             self.stats.expired += n;
             tracing::warn!(
                 count = n,
-                "spans older than Cloud Trace's 14-day window were not sent"
+                "spans older than Google's 14-day window were not sent"
+            );
+        }
+        if !batch.undatable.is_empty() {
+            let n = self
+                .ledger
+                .expire(&batch.undatable, Counter::UploadUndatable)?;
+            self.stats.undatable += n;
+            tracing::warn!(
+                count = n,
+                "spans recorded before the clock was set, past the 14-day window by those times, and not repairable, were not sent"
             );
         }
         Ok(())
@@ -216,8 +300,16 @@ impl Delivery {
             let token = match self.auth.token_if_enabled().await {
                 Ok(t) => t,
                 Err(e) => {
+                    let mut reason = e.to_string();
+                    if let Some(skew) = self.recorded_skew.filter(|s| s.abs() >= 60_000_000_000) {
+                        // A signed token request carries this clock's time.
+                        reason.push_str(&format!(
+                            " (this machine's clock is {} s off the server's: a token request signed with it is refused until the clock is set)",
+                            skew / 1_000_000_000
+                        ));
+                    }
                     if let Err(stop) = self
-                        .wait_after_failure(e.to_string(), Duration::from_secs(5))
+                        .wait_after_failure(reason, Duration::from_secs(5))
                         .await
                     {
                         return Ok(Err(stop));
@@ -259,6 +351,9 @@ impl Delivery {
                 }
             };
             drop(token);
+            if let Answer::Http { date: Some(d), .. } = &answer {
+                self.server_said(*d)?;
+            }
             match self.sink.classify(&answer, spans.len(), token_fresh) {
                 Decision::Delivered => {
                     self.delivered(spans)?;
@@ -309,6 +404,11 @@ impl Delivery {
         let last = spans[spans.len() - 1].row_id;
         self.ledger.delivered(first, last)?;
         self.stats.uploaded += spans.len() as u64;
+        let repaired = spans.iter().filter(|p| p.repaired).count() as u64;
+        if repaired > 0 {
+            self.stats.clock_repaired += repaired;
+            self.ledger.count(Counter::ClockRepaired, repaired);
+        }
         self.recovered();
         Ok(())
     }

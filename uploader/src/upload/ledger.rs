@@ -74,10 +74,12 @@ impl Ledger {
         self.reader.quarantine(rows).context("quarantine spans")
     }
 
-    /// Removes rows past the 14-day window; returns how many.
-    pub(crate) fn expire(&mut self, rows: &[i64]) -> anyhow::Result<u64> {
+    /// Removes rows past the 14-day window, counted under `counter`
+    /// (`upload_expired`, or `upload_undatable` for times known wrong);
+    /// returns how many.
+    pub(crate) fn expire(&mut self, rows: &[i64], counter: Counter) -> anyhow::Result<u64> {
         self.reader
-            .remove(rows, Counter::UploadExpired)
+            .remove(rows, counter)
             .context("remove expired spans")
     }
 
@@ -90,6 +92,26 @@ impl Ledger {
         if let Some(d) = &mut self.deleter {
             d.delete(first, last)?;
         }
+        Ok(())
+    }
+
+    /// The spool's clock samples, as a book (see `crate::clock_repair`).
+    pub(crate) fn clock_book(&self) -> anyhow::Result<crate::clock_repair::ClockBook> {
+        let mut book = crate::clock_repair::ClockBook::new();
+        for (id, s) in self.reader.clock_samples(0).context("read clock samples")? {
+            book.add(id, s);
+        }
+        Ok(book)
+    }
+
+    /// Records a clock sample the uploader took.
+    pub(crate) fn add_clock_sample(
+        &mut self,
+        s: &tracespool_spool::ClockSample,
+    ) -> anyhow::Result<()> {
+        self.reader
+            .add_clock_sample(s)
+            .context("record a clock sample")?;
         Ok(())
     }
 

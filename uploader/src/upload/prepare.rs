@@ -8,8 +8,9 @@
 //! ([`PreparedBatch::part`]).
 
 use tracespool_schema::RecordDecoder;
-use tracespool_spool::{now_ns, LeasedSpan, SpoolOptions, SpoolReader};
+use tracespool_spool::{now_ns, ClockSample, LeasedSpan, SampleSource, SpoolOptions, SpoolReader};
 
+use crate::clock_repair::{shift_span, ClockBook, Timing};
 use crate::compression::Compression;
 use crate::destination::{Framing, Piece, PieceWriter};
 use crate::repair::{is_expired, sent_ids};
@@ -22,12 +23,17 @@ pub(crate) struct Prepared {
     /// spans by it.
     pub(crate) span_id: tracespool_schema::SpanId,
     pub(crate) piece: Piece,
+    /// Whether its times were repaired (counted when it is delivered).
+    pub(crate) repaired: bool,
 }
 
 /// A batch ready to send, made by the preparing thread.
 pub(crate) struct PreparedBatch {
     pub(crate) corrupt: Vec<(i64, String)>,
     pub(crate) expired: Vec<i64>,
+    /// Past the 14-day window by times known to be wrong (see
+    /// `clock_repair`).
+    pub(crate) undatable: Vec<i64>,
     /// The request body for all of `spans`, as sent (compressed if asked).
     pub(crate) body: bytes::Bytes,
     /// The pieces of `spans` (for a split).
@@ -61,34 +67,50 @@ impl PreparedBatch {
     }
 }
 
-/// Decodes, expires and converts one lease, writing the request body.
+/// Decodes, repairs the times of, expires and converts one lease, writing
+/// the request body. `now`: the trusted time (ns).
 pub(crate) fn prepare(
     lease: Vec<LeasedSpan>,
     decoder: &mut RecordDecoder,
     writer: &mut dyn PieceWriter,
+    clocks: &ClockBook,
     compression: Compression,
     expire: bool,
     now: u64,
 ) -> PreparedBatch {
     let mut corrupt = Vec::new();
     let mut expired = Vec::new();
+    let mut undatable = Vec::new();
     let mut spans = Vec::with_capacity(lease.len());
     let guess: usize = lease.iter().map(|l| l.record.len() * 3).sum();
     let mut buf = Vec::with_capacity(guess + 64);
     writer.begin(&mut buf);
     for l in lease {
-        match decoder.decode(&l.record) {
-            Err(e) => corrupt.push((l.row_id, e.reason().to_owned())),
-            Ok((span, _)) if expire && is_expired(&span, now) => expired.push(l.row_id),
-            Ok((span, resource)) => {
-                let piece = writer.write(&mut buf, spans.is_empty(), &span, resource, now);
-                spans.push(Prepared {
-                    row_id: l.row_id,
-                    span_id: sent_ids(&span).span,
-                    piece,
-                });
+        let (mut span, resource) = match decoder.decode(&l.record) {
+            Err(e) => {
+                corrupt.push((l.row_id, e.reason().to_owned()));
+                continue;
             }
+            Ok(d) => d,
+        };
+        let timing = clocks.judge(l.clock_sample);
+        if let Timing::Shifted(by) = timing {
+            shift_span(&mut span, by);
         }
+        if expire && is_expired(&span, now) {
+            match timing {
+                Timing::Undatable => undatable.push(l.row_id),
+                _ => expired.push(l.row_id),
+            }
+            continue;
+        }
+        let piece = writer.write(&mut buf, spans.is_empty(), &span, resource, now);
+        spans.push(Prepared {
+            row_id: l.row_id,
+            span_id: sent_ids(&span).span,
+            piece,
+            repaired: matches!(timing, Timing::Shifted(_)),
+        });
     }
     let pieces: Vec<&Piece> = spans.iter().map(|p| &p.piece).collect();
     let (framing, body) = writer.finish(&mut buf, &pieces);
@@ -101,6 +123,7 @@ pub(crate) fn prepare(
     PreparedBatch {
         corrupt,
         expired,
+        undatable,
         body,
         buf,
         framing,
@@ -120,6 +143,8 @@ pub(crate) struct Plan {
     pub(crate) batch: usize,
     /// The time the window is judged at (`None`: now).
     pub(crate) as_of: Option<u64>,
+    /// Clock samples known but not in the spool (a dry run's own clock).
+    pub(crate) unsaved_samples: Vec<ClockSample>,
 }
 
 /// The preparing thread: leases pending spans oldest first (a cursor on the
@@ -137,7 +162,12 @@ pub(crate) fn prepare_loop(
         expire,
         batch,
         as_of,
+        unsaved_samples,
     } = plan;
+    let mut clocks = ClockBook::new();
+    for s in unsaved_samples {
+        clocks.add_unsaved(s);
+    }
     let reader = match SpoolReader::open(spool, &SpoolOptions::default()) {
         Ok(r) => r,
         Err(e) => {
@@ -162,11 +192,21 @@ pub(crate) fn prepare_loop(
             continue;
         };
         cursor = last;
-        let now = as_of.unwrap_or_else(now_ns);
+        // Samples recorded since the last batch (by recorders, or by this
+        // uploader after a server's Date).
+        match reader.clock_samples(clocks.last_id()) {
+            Ok(new) => new.into_iter().for_each(|(id, s)| clocks.add(id, s)),
+            Err(e) => {
+                let _ = tx.blocking_send(FromPrep::Failed(e));
+                return;
+            }
+        }
+        let now = as_of.unwrap_or_else(|| trusted_now(&clocks));
         let msg = FromPrep::Batch(prepare(
             lease,
             &mut decoder,
             &mut *writer,
+            &clocks,
             compression,
             expire,
             now,
@@ -174,5 +214,14 @@ pub(crate) fn prepare_loop(
         if tx.blocking_send(msg).is_err() {
             return;
         }
+    }
+}
+
+/// Now, by this machine's boot clock and its boot's reference (a server's
+/// `Date` when the uploader learned one), else the wall clock.
+fn trusted_now(clocks: &ClockBook) -> u64 {
+    match ClockSample::now(SampleSource::Uploader) {
+        Some(own) => clocks.trusted_now_ns(&own).max(0) as u64,
+        None => now_ns(),
     }
 }

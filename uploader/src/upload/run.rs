@@ -70,6 +70,8 @@ impl Uploader {
     /// one and the deleting thread deletes what was delivered: the three
     /// overlap.
     pub async fn run(&mut self) -> anyhow::Result<Outcome> {
+        // The clock first: the batches prepared next follow what it says.
+        let unsaved_samples = self.delivery.check_clock().await?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<FromPrep>(2);
         let (ctl_tx, ctl_rx) = std::sync::mpsc::channel::<()>();
         let opts = ConvertOptions {
@@ -82,6 +84,7 @@ impl Uploader {
             expire: self.cfg.sink.expires_old_spans(&self.cfg.endpoint),
             batch: self.cfg.batch_size,
             as_of: self.cfg.expiry_as_of_ns,
+            unsaved_samples,
         };
         let spool = self.cfg.spool.clone();
         std::thread::Builder::new()

@@ -3,7 +3,7 @@
 
 use tracespool_spool::now_ns;
 
-use crate::answer::{parse_retry_after, Answer};
+use crate::answer::{http_date_unix_secs, parse_retry_after, Answer};
 
 /// Posts a body; returns (status, Retry-After, body) or a transport error.
 pub(crate) struct Sender {
@@ -31,11 +31,13 @@ impl Sender {
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| parse_retry_after(v, now));
+                let date = server_date(r.headers());
                 let body = r.bytes().await.unwrap_or_default();
                 Answer::Http {
                     status,
                     retry_after,
                     body,
+                    date,
                 }
             }
             Err(e) => {
@@ -51,5 +53,27 @@ impl Sender {
                 Answer::Transport { reason, sent }
             }
         }
+    }
+}
+
+/// A response's `Date`, in seconds since the epoch.
+pub(crate) fn server_date(h: &reqwest::header::HeaderMap) -> Option<i64> {
+    h.get(reqwest::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(http_date_unix_secs)
+}
+
+impl Sender {
+    /// One `GET` of `endpoint`, without credentials, for the server's
+    /// `Date` (any answer carries one). `None` offline.
+    pub(crate) async fn server_date(&self, endpoint: &str) -> Option<i64> {
+        let r = self
+            .client
+            .get(endpoint)
+            .timeout(std::time::Duration::from_secs(10))
+            .send()
+            .await
+            .ok()?;
+        server_date(r.headers())
     }
 }
