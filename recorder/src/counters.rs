@@ -19,6 +19,7 @@ pub(crate) struct Counters {
     dequeued: AtomicU64,
     written: AtomicU64,
     dropped_write_error: AtomicU64,
+    dropped_no_room: AtomicU64,
     dropped_budget: AtomicU64,
     evicted_by_budget: AtomicU64,
     dropped_age: AtomicU64,
@@ -34,6 +35,7 @@ pub(crate) struct Snapshot {
     pub(crate) dequeued: u64,
     pub(crate) written: u64,
     pub(crate) dropped_write_error: u64,
+    pub(crate) dropped_no_room: u64,
     pub(crate) dropped_budget: u64,
     pub(crate) evicted_by_budget: u64,
     pub(crate) dropped_age: u64,
@@ -70,14 +72,22 @@ impl Counters {
             .fetch_add(out.evicted_oldest, Ordering::Relaxed);
     }
 
-    /// A batch of `n` spans the spool could not take.
-    pub(crate) fn write_failed(&self, n: u64) {
+    /// A batch of `n` spans the spool could not take; `no_room`: for lack
+    /// of room on the file system.
+    pub(crate) fn write_failed(&self, n: u64, no_room: bool) {
+        if no_room {
+            self.dropped_no_room.fetch_add(n, Ordering::Relaxed);
+        }
         self.dropped_write_error.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Spans dropped on write errors so far (for the spool's counters).
-    pub(crate) fn write_errors(&self) -> u64 {
-        self.dropped_write_error.load(Ordering::Relaxed)
+    /// Spans dropped on write errors so far, and of them for lack of room
+    /// (for the spool's counters).
+    pub(crate) fn write_errors(&self) -> (u64, u64) {
+        // No room first: a concurrent failure is then never reported as a
+        // no-room drop without its write error.
+        let no_room = self.dropped_no_room.load(Ordering::Acquire);
+        (self.dropped_write_error.load(Ordering::Acquire), no_room)
     }
 
     /// Spans lost to write errors since the last flush that reported them
@@ -98,6 +108,7 @@ impl Counters {
             dequeued: self.dequeued.load(Ordering::Acquire),
             written: self.written.load(Ordering::Acquire),
             dropped_write_error: self.dropped_write_error.load(Ordering::Relaxed),
+            dropped_no_room: self.dropped_no_room.load(Ordering::Relaxed),
             dropped_budget: self.dropped_budget.load(Ordering::Relaxed),
             evicted_by_budget: self.evicted_by_budget.load(Ordering::Relaxed),
             dropped_age: self.dropped_age.load(Ordering::Relaxed),

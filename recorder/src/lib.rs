@@ -102,4 +102,4 @@ pub use span_builder::SpanBuilder;
 pub use tracespool_schema::{
     Attribute, AttributeValue, LinkKind, MessageKind, SpanId, SpanKind, StatusCode, Str, TraceId,
 };
-pub use tracespool_spool::{Durability, OnBudget, SpoolOptions};
+pub use tracespool_spool::{Durability, NetworkFs, OnBudget, Reserve, SpoolOptions};

@@ -43,6 +43,9 @@ pub struct RecorderStats {
     pub dropped_queue_full: u64,
     /// Spans dropped because the spool could not be written.
     pub dropped_write_error: u64,
+    /// Of `dropped_write_error`, those dropped for lack of room on the
+    /// file system (beyond the space reserve kept for the uploader).
+    pub dropped_no_room: u64,
     /// Spans of this recorder refused by the spool's size budget
     /// (`OnBudget::DropNewest`), or too large to fit at all.
     pub dropped_budget: u64,
@@ -145,6 +148,7 @@ impl Recorder {
             sampled_out: c.sampled_out,
             dropped_queue_full: sh.dropped_queue_full(),
             dropped_write_error: c.dropped_write_error,
+            dropped_no_room: c.dropped_no_room,
             dropped_budget: c.dropped_budget,
             evicted_by_budget: c.evicted_by_budget,
             dropped_age: c.dropped_age,

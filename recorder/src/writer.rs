@@ -80,10 +80,12 @@ impl Writer {
 
     fn pending_drops(&self) -> RecorderDrops {
         let sh = &*self.shared;
+        let (write_errors, no_room) = sh.counters.write_errors();
         RecorderDrops::new(
             sh.dropped_queue_full() - self.reported.queue_full,
-            sh.counters.write_errors() - self.reported.write_errors,
+            write_errors - self.reported.write_errors,
         )
+        .with_no_room(no_room - self.reported.no_room)
     }
 
     /// Commits `batch` and clears it. Lock contention (busy) is retried a
@@ -145,6 +147,7 @@ impl Writer {
                 Ok(out) => {
                     self.reported.queue_full += drops.queue_full;
                     self.reported.write_errors += drops.write_errors;
+                    self.reported.no_room += drops.no_room;
                     break Ok(out);
                 }
                 Err(e) => break Err(e),
@@ -152,7 +155,7 @@ impl Writer {
         };
         match result {
             Ok(out) => sh.counters.appended(&out),
-            Err(_) => sh.counters.write_failed(n),
+            Err(e) => sh.counters.write_failed(n, e.is_disk_full()),
         }
         sh.counters.dequeued(n + bad);
         for q in batch.drain(..) {

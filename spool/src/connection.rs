@@ -6,12 +6,12 @@
 //!
 //! | pragma | value | why |
 //! |---|---|---|
-//! | `journal_mode` | `WAL` | readers never block the writer and the writer never blocks them; a commit is one sequential append. Persistent: stored in the file. WAL needs shared memory between the processes, so the spool must be on a local file system (not NFS/SMB): a file system that refuses WAL is an [`OpenError::Unsupported`]. |
+//! | `journal_mode` | `WAL` | readers never block the writer and the writer never blocks them; a commit is one sequential append. Persistent: stored in the file. WAL needs shared memory between the processes, so the spool must be on a local file system: a network one is refused ([`OpenError::NetworkFileSystem`], see the `filesystem` module), unless allowed for one host ([`crate::NetworkFs::SingleHost`]: `DELETE`, the rollback journal, which needs file locks but no shared memory); a file system that refuses WAL is an [`OpenError::Unsupported`]. |
 //! | `locking_mode` | `NORMAL` (SQLite's default, never changed) | `EXCLUSIVE` would lock other processes out and keep the WAL index in heap memory. |
 //! | `synchronous` | `NORMAL` or `FULL` | in WAL mode `NORMAL` is durable against a crash of any process; `FULL` adds an fsync per commit for power loss ([`crate::Durability`]). |
 //! | `busy_timeout` | 10 s (set before the first statement) | several processes take the write lock in turn; a short wait instead of `SQLITE_BUSY`. |
-//! | `journal_size_limit` | 64 MiB | after a checkpoint the WAL is truncated back, so one burst does not leave a huge `-wal` file. |
-//! | `wal_autocheckpoint` | SQLite's default (1000 pages), except `0` on the uploader's sending connection | only one uploader connection (the deleting one) and the recorders pay for checkpoints. Checkpoints from several connections are serialised by SQLite's checkpoint lock. |
+//! | `journal_size_limit` | a sixty-fourth of the file system, at least 128 KiB, at most 64 MiB ([`wal_limit_bytes`]) | after a checkpoint the WAL is truncated back, so one burst does not leave a huge `-wal` file; on a small file system the WAL never takes the room the spool needs. |
+//! | `wal_autocheckpoint` | the same size in pages, at most SQLite's default (1000), except `0` on the uploader's sending connection | only one uploader connection (the deleting one) and the recorders pay for checkpoints, before the WAL passes its limit. Checkpoints from several connections are serialised by SQLite's checkpoint lock. |
 //! | `mmap_size` | `0` (SQLite's default, never raised) | see below. |
 //! | `max_page_count` | optional | a hard file cap enforced by SQLite ([`crate::SpoolOptions::max_page_count`]). |
 //!
@@ -34,8 +34,9 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::error::{OpenError, Operation, SpoolError, SqlContext, SqliteErrorKind};
+use crate::filesystem::{fs_info, FsInfo, FsKind};
 use crate::format::{check_marker, header_error, migrate, Create};
-use crate::options::{Durability, SpoolOptions};
+use crate::options::{Durability, NetworkFs, SpoolOptions};
 use crate::version::require_writable_sqlite;
 
 /// What a path names, by `stat` (following symlinks; never `open`, see
@@ -130,23 +131,42 @@ fn open_err(path: &Path) -> impl Fn(rusqlite::Error) -> OpenError + '_ {
     }
 }
 
-fn configure(conn: &Connection, path: &Path, opts: &SpoolOptions) -> Result<(), OpenError> {
+/// The WAL's size limit on a file system of `total` bytes: a
+/// sixty-fourth, at least 128 KiB, at most 64 MiB. Below the space reserve
+/// (a sixteenth, at least 256 KiB), so the reserve holds a whole WAL cycle
+/// for the uploader.
+pub fn wal_limit_bytes(total: u64) -> u64 {
+    (total / 64).clamp(128 << 10, 64 << 20)
+}
+
+fn configure(
+    conn: &Connection,
+    path: &Path,
+    opts: &SpoolOptions,
+    fs: Option<&FsInfo>,
+) -> Result<(), OpenError> {
     let err = open_err(path);
+    // On a network file system (allowed for one host): the rollback
+    // journal, which needs no shared memory.
+    let network = fs.is_some_and(|f| matches!(f.kind, FsKind::Network(_)));
+    let want = if network { "delete" } else { "wal" };
     let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .query_row(&format!("PRAGMA journal_mode={want}"), [], |r| r.get(0))
         .map_err(&err)?;
-    if !mode.eq_ignore_ascii_case("wal") {
+    if !mode.eq_ignore_ascii_case(want) {
         return Err(OpenError::Unsupported {
             path: path.to_owned(),
-            why: format!("journal_mode is {mode}, not wal (is the file on a network filesystem?)"),
+            why: format!("journal_mode is {mode}, not {want}"),
         });
     }
     let sync = match opts.durability {
         Durability::Process => "NORMAL",
         Durability::PowerLoss => "FULL",
     };
+    let limit = wal_limit_bytes(fs.map_or(u64::MAX, |f| f.total_bytes));
+    let pages = (limit / 4096).min(1000);
     conn.execute_batch(&format!(
-        "PRAGMA synchronous={sync}; PRAGMA journal_size_limit=67108864;"
+        "PRAGMA synchronous={sync}; PRAGMA journal_size_limit={limit}; PRAGMA wal_autocheckpoint={pages};"
     ))
     .map_err(&err)?;
     if let Some(pages) = opts.max_page_count {
@@ -165,6 +185,15 @@ pub(crate) fn open_rw(
     create: Create,
 ) -> Result<Connection, OpenError> {
     require_writable_sqlite()?;
+    let fs = fs_info(path);
+    if let Some(FsKind::Network(fs_type)) = fs.as_ref().map(|f| &f.kind) {
+        if opts.network_fs == NetworkFs::Refuse {
+            return Err(OpenError::NetworkFileSystem {
+                path: path.to_owned(),
+                fs_type: fs_type.clone(),
+            });
+        }
+    }
     match create {
         Create::Yes => create_private(path)?,
         Create::No => check_spool_path(path)?,
@@ -177,7 +206,7 @@ pub(crate) fn open_rw(
         .map_err(open_err(path))?;
     // Check the file before changing anything in it (journal mode included).
     migrate(&mut conn, path, create)?;
-    configure(&conn, path, opts)?;
+    configure(&conn, path, opts, fs.as_ref())?;
     Ok(conn)
 }
 
@@ -186,6 +215,11 @@ pub(crate) fn open_rw(
 /// Returns the connection and whether it had to be opened `immutable`.
 pub(crate) fn open_read_only(path: &Path) -> Result<(Connection, bool), OpenError> {
     check_spool_path(path)?;
+    // On a network file system the `-shm` would be shared across hosts:
+    // read the file as it is, without it.
+    if fs_info(path).is_some_and(|f| matches!(f.kind, FsKind::Network(_))) {
+        return open_read_only_with(path, true).map(|c| (c, true));
+    }
     match open_read_only_with(path, false) {
         Ok(c) => Ok((c, false)),
         // A read-only file system, or a directory we may not write: the

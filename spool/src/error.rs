@@ -234,6 +234,17 @@ pub enum OpenError {
         /// SQLite's words.
         detail: String,
     },
+    /// The spool is on a network file system, where SQLite's WAL (memory
+    /// shared between processes) corrupts it silently. Use a local path,
+    /// or allow it for one process of one host at a time
+    /// ([`crate::NetworkFs::SingleHost`], `--allow-network-fs`).
+    #[error("{path}: the spool is on a network file system ({fs_type}), where SQLite's WAL corrupts it silently; use a local path (or, for one process of one host at a time, --allow-network-fs)")]
+    NetworkFileSystem {
+        /// The file.
+        path: PathBuf,
+        /// The file system's type (`nfs4`, `fuse.sshfs`, `cifs`, ...).
+        fs_type: String,
+    },
     /// The file system cannot give the spool what it needs (WAL mode).
     #[error("{path}: spool unsupported here: {why}")]
     Unsupported {

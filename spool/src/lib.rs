@@ -115,7 +115,8 @@
 //! | `reserve` | the space reserve: a full disk never strands the spool |
 //! | `recover` | [`recover`]: a damaged spool's readable rows into a fresh one |
 //! | `error`, `options`, `version` | typed errors, policies, the SQLite check |
-//! | `files`, `clock` | the names of the files beside a spool; the wall clock |
+//! | `files`, `clock` | the names of the files beside a spool; the wall clock and clock samples |
+//! | `filesystem` | the file system under a spool: size, free space, local or network |
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -128,6 +129,7 @@ mod clock;
 mod connection;
 mod error;
 mod files;
+mod filesystem;
 mod format;
 #[cfg(feature = "reader")]
 mod lock;
@@ -147,15 +149,16 @@ pub use browse::{RowFilter, SpanRow, SpanState};
 pub use clock::{boot_id, now_ns, ClockSample, SampleSource, SAMPLE_EVERY_STEP_NS};
 pub use connection::check_spool_path;
 pub use error::{LockError, OpenError, Operation, SpoolError, SqliteError, SqliteErrorKind};
+pub use filesystem::{classify, fs_info, FsInfo, FsKind, NETWORK_FUSE};
 pub use format::{row_bytes, APPLICATION_ID, FORMAT_VERSION};
 #[cfg(feature = "reader")]
 pub use lock::{lock_path, UploaderLock};
-pub use options::{Budget, Durability, OnBudget, SpoolOptions};
+pub use options::{Budget, Durability, NetworkFs, OnBudget, Reserve, SpoolOptions};
 #[cfg(feature = "reader")]
 pub use reader::{LeasedSpan, QuarantinedRow, SpoolReader};
 #[cfg(feature = "reader")]
 pub use recover::{recover, RecoverError, RecoveryReport};
-pub use reserve::reserve_path;
+pub use reserve::{reserve_for, reserve_path, MARGIN_BYTES};
 pub use tally::{Counter, Totals};
 pub use version::{sqlite_version, MIN_SQLITE_VERSION};
 #[cfg(feature = "writer")]

@@ -53,10 +53,42 @@ pub struct SpoolOptions {
     /// in tests, to make a real "disk full"). `None`: SQLite's default.
     pub max_page_count: Option<u64>,
     /// The space reserve kept beside the spool for the uploader (see the
-    /// `reserve` module): recorders leave this much free on the file
-    /// system, and an uploader spends the reserve file when the disk is
-    /// full. 0 turns it off.
-    pub reserve_bytes: u64,
+    /// `reserve` module): it holds room the uploader spends when the disk
+    /// is full.
+    pub reserve: Reserve,
+    /// Whether a network file system may hold the spool.
+    pub network_fs: NetworkFs,
+}
+
+/// How big the space reserve is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Reserve {
+    /// Scales with the file system: [`crate::reserve_for`] its size (a
+    /// sixteenth, at least 256 KiB, at most 8 MiB).
+    #[default]
+    Auto,
+    /// This many bytes.
+    Bytes(u64),
+    /// None: a full disk may strand the spool until something frees room.
+    Off,
+}
+
+/// Whether a spool may be opened for writing on a network file system (see
+/// the `filesystem` module).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum NetworkFs {
+    /// Refuse ([`crate::OpenError::NetworkFileSystem`]): WAL's shared
+    /// memory does not work across hosts, and would corrupt the spool
+    /// silently.
+    #[default]
+    Refuse,
+    /// Allow it for one process of one host at a time (a batch job that
+    /// records, then uploads when it is done), in SQLite's rollback-journal
+    /// mode (`journal_mode=DELETE`), which needs no shared memory but
+    /// working file locks (NFSv4, SMB); a writer then blocks readers.
+    SingleHost,
 }
 
 impl Default for SpoolOptions {
@@ -65,7 +97,8 @@ impl Default for SpoolOptions {
             durability: Durability::Process,
             busy_timeout: Duration::from_secs(10),
             max_page_count: None,
-            reserve_bytes: 8 << 20,
+            reserve: Reserve::Auto,
+            network_fs: NetworkFs::Refuse,
         }
     }
 }
@@ -109,9 +142,25 @@ impl SpoolOptions {
         self
     }
 
-    /// With this space reserve (0: none).
+    /// With a space reserve of `bytes` (0: none).
     pub fn with_reserve_bytes(mut self, bytes: u64) -> Self {
-        self.reserve_bytes = bytes;
+        self.reserve = if bytes == 0 {
+            Reserve::Off
+        } else {
+            Reserve::Bytes(bytes)
+        };
+        self
+    }
+
+    /// With this space reserve.
+    pub fn with_reserve(mut self, r: Reserve) -> Self {
+        self.reserve = r;
+        self
+    }
+
+    /// Whether a network file system may hold the spool.
+    pub fn with_network_fs(mut self, n: NetworkFs) -> Self {
+        self.network_fs = n;
         self
     }
 }

@@ -15,7 +15,7 @@ use crate::error::{OpenError, Operation, SpoolError, SqlContext};
 use crate::format::ROW_OVERHEAD_BYTES;
 use crate::format::{has_clock_column, insert_clock_sample, Create};
 use crate::options::SpoolOptions;
-use crate::reserve::{ensure_reserve, release_reserve};
+use crate::reserve::{ensure_reserve, release_reserve, reserve_bytes};
 use crate::tally::{
     add_counter, add_totals, delete_counted, neg, plus, read_counter, read_totals, to_i64, Counter,
     Totals,
@@ -78,10 +78,11 @@ impl SpoolReader {
     /// an `Io` error if it does not exist, and with `NotASpool` if the file
     /// is something else.
     pub fn open(path: &Path, opts: &SpoolOptions) -> Result<Self, OpenError> {
+        let reserve_bytes = reserve_bytes(opts.reserve, path);
         let conn = match open_rw(path, opts, Create::No) {
             // No room for the `-shm` or the first WAL frames: spend the
             // reserve (see the `reserve` module) and try once more.
-            Err(e) if opts.reserve_bytes > 0 && e.is_lack_of_room() && release_reserve(path) => {
+            Err(e) if reserve_bytes > 0 && e.is_lack_of_room() && release_reserve(path) => {
                 open_rw(path, opts, Create::No)?
             }
             other => other?,
@@ -91,7 +92,7 @@ impl SpoolReader {
             conn,
             path: path.to_owned(),
             immutable: false,
-            reserve_bytes: opts.reserve_bytes,
+            reserve_bytes,
         })
     }
 
@@ -129,12 +130,32 @@ impl SpoolReader {
         &mut self,
         mut f: impl FnMut(&mut Self) -> Result<T, SpoolError>,
     ) -> Result<T, SpoolError> {
+        // First the WAL's own blocks: a RESTART checkpoint folds the WAL
+        // into the spool, so the next commit reuses the WAL file from its
+        // start instead of growing it (a recorder writing into freed pages
+        // may have grown it to its end); then the reserve.
         match f(self) {
-            Err(e) if self.reserve_bytes > 0 && e.is_disk_full() && release_reserve(&self.path) => {
-                f(self)
-            }
+            Err(e) if e.is_disk_full() && self.restart_wal() => match f(self) {
+                Err(e) if e.is_disk_full() && self.spend_reserve() => f(self),
+                other => other,
+            },
+            Err(e) if e.is_disk_full() && self.spend_reserve() => f(self),
             other => other,
         }
+    }
+
+    /// Checkpoints the whole WAL so that the next commit starts it over
+    /// (waiting up to the busy timeout for other connections); returns
+    /// whether it did.
+    fn restart_wal(&self) -> bool {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0))
+            .is_ok_and(|busy| busy == 0)
+    }
+
+    /// Deletes the reserve file, if there is one to spend.
+    fn spend_reserve(&self) -> bool {
+        self.reserve_bytes > 0 && release_reserve(&self.path)
     }
 
     /// Re-creates the space reserve if the file system has room for it
@@ -322,8 +343,43 @@ impl SpoolReader {
     /// Deletes the pending rows with ids in `first..=last` (a delivered run
     /// of a lease) and counts them as `uploaded`, in one transaction.
     /// Returns how many rows were deleted.
+    ///
+    /// On a full file system (after spending the reserve), the run is
+    /// deleted in small transactions instead, so that each needs only a few
+    /// pages of WAL: on a small disk one transaction of a thousand rows may
+    /// need more room than is left.
     pub fn ack(&mut self, first: i64, last: i64) -> Result<u64, SpoolError> {
-        self.when_full_release_reserve(|r| r.ack_once(first, last))
+        match self.when_full_release_reserve(|r| r.ack_once(first, last)) {
+            Err(e) if e.is_disk_full() => self.ack_in_chunks(first, last),
+            other => other,
+        }
+    }
+
+    /// Rows a small delete transaction takes (see [`SpoolReader::ack`]).
+    const ACK_CHUNK: i64 = 32;
+
+    fn ack_in_chunks(&mut self, first: i64, last: i64) -> Result<u64, SpoolError> {
+        let lowest: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT min(id) FROM spans WHERE id >= ?1 AND id <= ?2 AND state = 0",
+                params![first, last],
+                |r| r.get(0),
+            )
+            .op(Operation::Ack)?;
+        let Some(mut from) = lowest else {
+            return Ok(0);
+        };
+        let mut deleted = 0;
+        while from <= last {
+            let to = from.saturating_add(Self::ACK_CHUNK - 1).min(last);
+            deleted += self.ack_once(from, to)?;
+            if to == i64::MAX {
+                break;
+            }
+            from = to + 1;
+        }
+        Ok(deleted)
     }
 
     fn ack_once(&mut self, first: i64, last: i64) -> Result<u64, SpoolError> {

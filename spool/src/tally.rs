@@ -21,8 +21,13 @@ pub enum Counter {
     AgeExpired,
     /// Spans a recorder dropped because its queue was full.
     RecorderQueueFull,
-    /// Spans a recorder dropped because the spool could not be written.
+    /// Spans a recorder dropped because the spool could not be written (for
+    /// any reason; those for lack of room are also in `RecorderNoRoom`).
     RecorderWriteErrors,
+    /// Spans a recorder dropped because the file system had no room for
+    /// them (beyond the space reserve kept for the uploader): part of
+    /// `RecorderWriteErrors`.
+    RecorderNoRoom,
     /// Spans delivered (2xx) and deleted by the uploader.
     Uploaded,
     /// Spans moved to quarantine.
@@ -65,6 +70,7 @@ impl Counter {
         Counter::AgeExpired,
         Counter::RecorderQueueFull,
         Counter::RecorderWriteErrors,
+        Counter::RecorderNoRoom,
         Counter::Uploaded,
         Counter::Quarantined,
         Counter::UploadExpired,
@@ -88,6 +94,7 @@ impl Counter {
             Counter::AgeExpired => "age_expired",
             Counter::RecorderQueueFull => "recorder_queue_full",
             Counter::RecorderWriteErrors => "recorder_write_errors",
+            Counter::RecorderNoRoom => "recorder_no_room",
             Counter::Uploaded => "uploaded",
             Counter::Quarantined => "quarantined",
             Counter::UploadExpired => "upload_expired",

@@ -10,11 +10,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::clock::{now_ns, ClockSample, SampleSource, SAMPLE_EVERY_STEP_NS};
 use crate::connection::{inode, open_rw, write_tx};
 use crate::error::{OpenError, Operation, SpoolError, SqlContext};
+use crate::filesystem::free_bytes;
 use crate::format::insert_clock_sample;
 use crate::format::Create;
 use crate::format::{row_bytes, ROW_OVERHEAD_BYTES};
 use crate::options::{Budget, OnBudget, SpoolOptions};
-use crate::reserve::{ensure_reserve, fs_free_bytes};
+use crate::reserve::{ensure_reserve, reserve_bytes, reserve_held, MARGIN_BYTES};
 use crate::tally::{add_counter, add_totals, delete_counted, read_totals, to_i64, Counter, Delta};
 
 const OP: Operation = Operation::Append;
@@ -100,6 +101,8 @@ pub struct RecorderDrops {
     pub queue_full: u64,
     /// Spans dropped on write errors since the last report.
     pub write_errors: u64,
+    /// Of `write_errors`, those for lack of room.
+    pub no_room: u64,
 }
 
 impl RecorderDrops {
@@ -108,7 +111,14 @@ impl RecorderDrops {
         RecorderDrops {
             queue_full,
             write_errors,
+            no_room: 0,
         }
+    }
+
+    /// With `n` of the write errors for lack of room.
+    pub fn with_no_room(mut self, n: u64) -> Self {
+        self.no_room = n;
+        self
     }
 }
 
@@ -149,7 +159,7 @@ impl SpoolWriter {
             path: path.to_owned(),
             ino,
             budget,
-            reserve_bytes: opts.reserve_bytes,
+            reserve_bytes: reserve_bytes(opts.reserve, path),
             reserve_ensured: false,
             clock: None,
         })
@@ -319,6 +329,7 @@ impl SpoolWriter {
         )?;
         add_counter(&tx, Counter::RecorderQueueFull, drops.queue_full, OP)?;
         add_counter(&tx, Counter::RecorderWriteErrors, drops.write_errors, OP)?;
+        add_counter(&tx, Counter::RecorderNoRoom, drops.no_room, OP)?;
         tx.commit().op(OP)?;
         if new_clock.is_some() {
             self.clock = new_clock;
@@ -328,17 +339,35 @@ impl SpoolWriter {
 }
 
 impl SpoolWriter {
-    /// Refuses a batch that would grow the spool file while the file
-    /// system has less than the reserve free (see the `reserve` module). A
-    /// batch that fits in the spool's own free pages is always written.
+    /// Refuses a batch that would grow the spool file into the room kept
+    /// for the uploader (see the `reserve` module): with the reserve file in
+    /// place, the batch must leave [`MARGIN_BYTES`] free; without it, the
+    /// reserve's size on top (and the writer makes the reserve when there
+    /// is room for it). A batch that fits in the spool's own free pages is
+    /// always written.
     fn leave_the_reserve(&self, rows: &[NewRow<'_>]) -> Result<(), SpoolError> {
         if self.reserve_bytes == 0 {
             return Ok(());
         }
-        let Some(free) = fs_free_bytes(&self.path) else {
+        let Some(free) = free_bytes(&self.path) else {
             return Ok(());
         };
-        if free >= self.reserve_bytes {
+        // Records plus room for their pages' other contents, in the WAL.
+        let needed: u64 = rows.iter().map(|r| 2 * row_bytes(r.record.len())).sum();
+        let held = reserve_held(&self.path, self.reserve_bytes)
+            || ensure_reserve(&self.path, self.reserve_bytes);
+        let keep = if held {
+            MARGIN_BYTES
+        } else {
+            self.reserve_bytes + MARGIN_BYTES
+        };
+        // Asked again: making the reserve took some of it.
+        let free = if held {
+            free_bytes(&self.path).unwrap_or(free)
+        } else {
+            free
+        };
+        if free >= needed.saturating_add(keep) {
             return Ok(());
         }
         let inside: i64 = self
@@ -350,8 +379,6 @@ impl SpoolWriter {
                 |r| r.get(0),
             )
             .op(OP)?;
-        // Records plus room for their pages' other contents.
-        let needed: u64 = rows.iter().map(|r| 2 * row_bytes(r.record.len())).sum();
         if inside.max(0) as u64 >= needed {
             return Ok(());
         }

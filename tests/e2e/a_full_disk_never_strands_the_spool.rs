@@ -5,7 +5,6 @@
 //! mount; elsewhere the test says why it skipped).
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,29 +14,10 @@ use tracespool::{OnFull, Recorder};
 use tracespool_spool::{reserve_path, Counter, SpoolOptions, SpoolReader};
 use tracespool_tests::cli;
 use tracespool_tests::standin::StandIn;
+use tracespool_tests::tmpfs::Tmpfs;
 use tracespool_tests::{test_account, write_key_file};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tracespool");
-
-struct Mount(PathBuf);
-
-impl Mount {
-    fn tmpfs(at: &Path, size: &str) -> Option<Mount> {
-        std::fs::create_dir_all(at).ok()?;
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| Mount(at.to_owned()))
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
 
 /// Fills what is left of the file system with a file, as another program
 /// would. Returns its path.
@@ -86,17 +66,16 @@ fn upload(spool: &Path, s: &StandIn, key: &Path, max: &str) -> (Option<i32>, Str
 #[test]
 fn with_the_disk_full_inspect_works_and_the_uploader_drains_the_spool() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(m) = Mount::tmpfs(&dir.path().join("fs"), "24m") else {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+    let Some(m) = Tmpfs::mount(24 << 20) else {
         return;
     };
-    let spool = m.0.join("s.spool");
+    let spool = m.join("s.spool");
     let written = record_until_full(&spool);
     assert!(
         reserve_path(&spool).exists(),
         "the recorder keeps a reserve"
     );
-    fill_the_rest(&m.0);
+    fill_the_rest(m.path());
 
     let out = cli::run(BIN, &["inspect", "--json"], &spool);
     cli::expect_exit(&out, 0);
@@ -118,13 +97,12 @@ fn with_the_disk_full_inspect_works_and_the_uploader_drains_the_spool() {
 #[test]
 fn with_the_disk_full_and_a_recorder_writing_nothing_is_sent_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(m) = Mount::tmpfs(&dir.path().join("fs"), "24m") else {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+    let Some(m) = Tmpfs::mount(24 << 20) else {
         return;
     };
-    let spool = m.0.join("s.spool");
+    let spool = m.join("s.spool");
     record_until_full(&spool);
-    fill_the_rest(&m.0);
+    fill_the_rest(m.path());
     // A recorder keeps writing as fast as it can, dropping (and counting)
     // what does not fit.
     let stop = Arc::new(AtomicBool::new(false));

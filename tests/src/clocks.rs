@@ -18,7 +18,7 @@ pub fn libfaketime() -> Option<PathBuf> {
     .map(|d| PathBuf::from(d).join("faketime/libfaketime.so.1"))
     .find(|p| p.exists());
     if found.is_none() {
-        eprintln!("SKIPPED: libfaketime is not installed (apt-get install libfaketime)");
+        return crate::skip("libfaketime is not installed (apt-get install libfaketime)");
     }
     found
 }

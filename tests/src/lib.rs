@@ -10,12 +10,25 @@ pub mod bench_dir;
 pub mod cli;
 pub mod clocks;
 pub mod http;
+pub mod sshfs;
 pub mod standin;
 pub mod tmpfs;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+/// Reports that a test cannot run here (a tool or a permission is
+/// missing) and returns `None`, so the test skips: or, where
+/// `TRACESPOOL_REQUIRE_EDGE_TOOLS` is set (`.ci/run` sets it after
+/// installing them), fails, so CI never passes by skipping.
+pub fn skip<T>(why: &str) -> Option<T> {
+    if std::env::var_os("TRACESPOOL_REQUIRE_EDGE_TOOLS").is_some() {
+        panic!("cannot run here, and TRACESPOOL_REQUIRE_EDGE_TOOLS is set: {why}");
+    }
+    eprintln!("SKIPPED: {why}");
+    None
+}
 
 /// One generated service account per test process (RSA key generation is
 /// the slow part).

@@ -40,16 +40,12 @@ impl Tmpfs {
             Ok(o) if o.status.success() => Some(Tmpfs { dir }),
             Ok(o) => {
                 let _ = std::fs::remove_dir(&dir);
-                eprintln!(
-                    "SKIPPED: cannot mount a {bytes}-byte tmpfs here: {}",
+                crate::skip(&format!(
+                    "cannot mount a {bytes}-byte tmpfs here: {}",
                     String::from_utf8_lossy(&o.stderr).trim()
-                );
-                None
+                ))
             }
-            Err(e) => {
-                eprintln!("SKIPPED: cannot run mount: {e}");
-                None
-            }
+            Err(e) => crate::skip(&format!("cannot run mount: {e}")),
         }
     }
 

@@ -69,6 +69,7 @@ pub fn inspect(spool: &Path, as_json: bool, check: bool) -> anyhow::Result<u8> {
         "recorder_dropped": {
             "queue_full": c(Counter::RecorderQueueFull),
             "write_errors": c(Counter::RecorderWriteErrors),
+            "no_room": c(Counter::RecorderNoRoom),
             "budget_oldest": c(Counter::BudgetDroppedOldest),
             "budget_newest": c(Counter::BudgetDroppedNewest),
             "max_age": c(Counter::AgeExpired),
@@ -136,9 +137,10 @@ pub fn inspect(spool: &Path, as_json: bool, check: bool) -> anyhow::Result<u8> {
     writeln!(out, "newest pending {}", edge_line(&newest))?;
     writeln!(
         out,
-        "dropped        queue full {}, write errors {}, budget {} oldest / {} newest, max age {}",
+        "dropped        queue full {}, write errors {} ({} for lack of room), budget {} oldest / {} newest, max age {}",
         c(Counter::RecorderQueueFull),
         c(Counter::RecorderWriteErrors),
+        c(Counter::RecorderNoRoom),
         c(Counter::BudgetDroppedOldest),
         c(Counter::BudgetDroppedNewest),
         c(Counter::AgeExpired)

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::{watch, Notify};
-use tracespool_spool::UploaderLock;
+use tracespool_spool::{NetworkFs, SpoolOptions, UploaderLock};
 
 use super::config::{Outcome, UploadConfig};
 use super::run::Uploader;
@@ -59,6 +59,11 @@ pub struct UploadArgs {
     /// 429 and backoff waits.
     #[arg(long, hide = true)]
     simulated_waits: bool,
+    /// Allow a spool on a network file system (NFS, SMB, sshfs, ...) for
+    /// one process of one host at a time: the spool then uses SQLite's
+    /// rollback journal, not WAL (see docs/operations.md, "Edge boxes").
+    #[arg(long)]
+    allow_network_fs: bool,
     /// Whose `Date` header may correct this machine's clock (for the
     /// 14-day window, and the times of spans recorded in this boot):
     /// `auto` trusts Google's endpoints, and others only while this
@@ -190,6 +195,11 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
         }),
         simulated_waits: a.simulated_waits,
         server_clock: a.server_clock,
+        spool_options: SpoolOptions::default().with_network_fs(if a.allow_network_fs {
+            NetworkFs::SingleHost
+        } else {
+            NetworkFs::Refuse
+        }),
     };
     tracing::info!(spool = %cfg.spool.display(), sink = cfg.sink.name(), project = %cfg.project,
         endpoint = %cfg.endpoint, compression = ?cfg.compression,

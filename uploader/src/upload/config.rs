@@ -47,6 +47,8 @@ pub struct UploadConfig {
     pub simulated_waits: bool,
     /// Whose `Date` header is trusted over this machine's clock.
     pub server_clock: crate::own_clock::ServerClock,
+    /// How every connection of the run opens the spool.
+    pub spool_options: tracespool_spool::SpoolOptions,
 }
 
 /// How the run ended.

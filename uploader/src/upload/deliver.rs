@@ -81,7 +81,7 @@ impl Delivery {
         auth: Auth,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Self> {
-        let ledger = Ledger::open(&cfg.spool, cfg.dry_run)?;
+        let ledger = Ledger::open(&cfg.spool, &cfg.spool_options, cfg.dry_run)?;
         let client = crate::http::http_client(cfg.request_timeout, cfg.ca_cert.as_deref())?;
         let url = cfg.sink.url(&cfg.endpoint, &cfg.project);
         let headers = crate::http::request_headers(
@@ -187,6 +187,11 @@ impl Delivery {
     /// Whether `--max-duration` has passed.
     pub(crate) fn past_deadline(&self) -> bool {
         self.deadline.is_some_and(|d| self.waits.elapsed() >= d)
+    }
+
+    /// Whether delivered spans can no longer be deleted for lack of room.
+    pub(crate) fn out_of_room(&self) -> bool {
+        self.ledger.out_of_room()
     }
 
     /// Spans pending now.

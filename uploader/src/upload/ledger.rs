@@ -33,9 +33,8 @@ impl Ledger {
     /// Opens the spool for a run. Unless `dry_run`, deletes the rows a
     /// killed run had delivered but not yet deleted, and starts the
     /// deleting thread.
-    pub(crate) fn open(spool: &Path, dry_run: bool) -> anyhow::Result<Self> {
-        let mut reader =
-            SpoolReader::open(spool, &SpoolOptions::default()).context("open the spool")?;
+    pub(crate) fn open(spool: &Path, opts: &SpoolOptions, dry_run: bool) -> anyhow::Result<Self> {
+        let mut reader = SpoolReader::open(spool, opts).context("open the spool")?;
         let deleter = if dry_run {
             None
         } else {
@@ -48,7 +47,7 @@ impl Ledger {
             reader
                 .no_auto_checkpoint()
                 .context("configure the spool connection")?;
-            Some(Deleter::start(spool)?)
+            Some(Deleter::start(spool, opts)?)
         };
         Ok(Ledger {
             reader,
@@ -175,6 +174,12 @@ impl Ledger {
                 self.unrecorded_bytes += b;
             }
         }
+    }
+
+    /// Whether the deleting thread stopped for lack of room (see
+    /// `super::delete`).
+    pub(crate) fn out_of_room(&self) -> bool {
+        self.deleter.as_ref().is_some_and(|d| d.out_of_room())
     }
 
     /// Waits until every delivered run is deleted.

@@ -145,6 +145,8 @@ pub(crate) struct Plan {
     pub(crate) as_of: Option<u64>,
     /// Clock samples known but not in the spool (a dry run's own clock).
     pub(crate) unsaved_samples: Vec<ClockSample>,
+    /// How to open the spool.
+    pub(crate) spool_options: SpoolOptions,
 }
 
 /// The preparing thread: leases pending spans oldest first (a cursor on the
@@ -163,12 +165,13 @@ pub(crate) fn prepare_loop(
         batch,
         as_of,
         unsaved_samples,
+        spool_options,
     } = plan;
     let mut clocks = ClockBook::new();
     for s in unsaved_samples {
         clocks.add_unsaved(s);
     }
-    let reader = match SpoolReader::open(spool, &SpoolOptions::default()) {
+    let reader = match SpoolReader::open(spool, &spool_options) {
         Ok(r) => r,
         Err(e) => {
             let _ = tx.blocking_send(FromPrep::Failed(e.into()));

@@ -85,6 +85,7 @@ impl Uploader {
             batch: self.cfg.batch_size,
             as_of: self.cfg.expiry_as_of_ns,
             unsaved_samples,
+            spool_options: self.cfg.spool_options,
         };
         let spool = self.cfg.spool.clone();
         std::thread::Builder::new()
@@ -116,6 +117,13 @@ impl Uploader {
                 Some(FromPrep::Batch(b)) => {
                     let done = self.delivery.process(b).await?;
                     self.progress_tick();
+                    if self.delivery.out_of_room() {
+                        let pending = self.delivery.pending()?;
+                        return self.finish(Outcome::SpansRemain {
+                            pending,
+                            reason: "the file system is full: delivered spans could not be deleted yet (the next run deletes them first)".into(),
+                        });
+                    }
                     match done {
                         Ok(()) => {}
                         Err(Stop::Shutdown) => return self.finish(Outcome::Interrupted),
