@@ -9,8 +9,10 @@
 //! target directory (the real disk in a normal checkout); the file system
 //! is printed. Besides criterion's groups (run one after the other), a
 //! **paired** ratio: 11 interleaved rounds of 200,000 spans through the
-//! recorder and 200,000 raw rows, median and range of the per-round ratios,
-//! so that a disk or a neighbour that slows down hits both sides.
+//! recorder (with compressed records, the default, and with plain ones)
+//! and 200,000 raw rows of the plain records' size, median and range of
+//! the per-round ratios, so that a disk or a neighbour that slows down
+//! hits every side.
 //!
 //! `cargo bench -p tracespool --bench spool_throughput`
 use std::path::{Path, PathBuf};
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rusqlite::{params, Connection};
-use tracespool::{OnFull, Recorder};
+use tracespool::{OnFull, RecordCompression, Recorder};
 
 #[path = "../../tests/src/bench_dir.rs"]
 mod bench_dir;
@@ -37,12 +39,16 @@ fn record(rec: &Recorder, i: u64) {
     s.set_attribute("user.id", i as i64);
 }
 
-/// The encoded size of the span `record` makes, read back from a spool.
+/// The encoded size of the span `record` makes, read back from a spool,
+/// as a plain record (version 3, the records of 0.1): the raw ceiling
+/// inserts rows of the original size, whatever the recorder compresses
+/// them to.
 fn record_size() -> usize {
     let dir = dir();
     let path = dir.path().join("size.spool");
     let (rec, guard) = Recorder::builder(&path)
         .service_name("bench")
+        .record_compression(tracespool::RecordCompression::Off)
         .build()
         .unwrap();
     record(&rec, 123_456);
@@ -110,11 +116,12 @@ fn fastrand_u128() -> u128 {
 
 /// Records `iters` spans into a new spool and waits until all are
 /// committed.
-fn recorder_into_spool(iters: u64) -> Duration {
+fn recorder_into_spool(iters: u64, c: RecordCompression) -> Duration {
     let dir = dir();
     let (rec, guard) = Recorder::builder(dir.path().join("t.spool"))
         .service_name("bench")
         .on_full(OnFull::Block)
+        .record_compression(c)
         .build()
         .unwrap();
     let start = Instant::now();
@@ -128,30 +135,43 @@ fn recorder_into_spool(iters: u64) -> Duration {
     t
 }
 
-/// Interleaved rounds: recorder, then raw inserts, of the same count.
-/// Prints the median and range of recorder/raw throughput ratios.
+/// Interleaved rounds: the recorder with compressed records (the
+/// default), with plain ones, then raw inserts of the plain size, of the
+/// same count. Prints the median and range of recorder/raw throughput
+/// ratios, for each kind of record.
 fn paired_ratio(record_len: usize) {
     const ROUNDS: usize = 11;
     const SPANS: u64 = 200_000;
-    let mut ratios = Vec::with_capacity(ROUNDS);
-    let mut rates = Vec::with_capacity(ROUNDS);
+    let kinds = [
+        ("compressed records (default)", RecordCompression::Zstd),
+        ("plain records", RecordCompression::Off),
+    ];
+    let mut ratios = vec![Vec::with_capacity(ROUNDS); kinds.len()];
+    let mut rates = vec![Vec::with_capacity(ROUNDS); kinds.len()];
     for _ in 0..ROUNDS {
-        let ours = recorder_into_spool(SPANS);
+        let ours: Vec<Duration> = kinds
+            .iter()
+            .map(|(_, c)| recorder_into_spool(SPANS, *c))
+            .collect();
         let raw = raw_inserts(SPANS, record_len, false);
-        // Throughput ratio: raw time over our time.
-        ratios.push(raw.as_secs_f64() / ours.as_secs_f64());
-        rates.push(SPANS as f64 / ours.as_secs_f64() / 1000.0);
+        for (k, t) in ours.iter().enumerate() {
+            // Throughput ratio: raw time over our time.
+            ratios[k].push(raw.as_secs_f64() / t.as_secs_f64());
+            rates[k].push(SPANS as f64 / t.as_secs_f64() / 1000.0);
+        }
     }
-    ratios.sort_by(f64::total_cmp);
-    rates.sort_by(f64::total_cmp);
-    eprintln!(
-        "paired durable throughput, recorder / raw rusqlite: median {:.2} (range {:.2}-{:.2}) over {ROUNDS} rounds of {SPANS} spans; recorder {:.0}-{:.0} k spans/s",
-        ratios[ROUNDS / 2],
-        ratios[0],
-        ratios[ROUNDS - 1],
-        rates[0],
-        rates[ROUNDS - 1],
-    );
+    for (k, (label, _)) in kinds.iter().enumerate() {
+        ratios[k].sort_by(f64::total_cmp);
+        rates[k].sort_by(f64::total_cmp);
+        eprintln!(
+            "paired durable throughput, recorder ({label}) / raw rusqlite ({record_len}-byte records): median {:.2} (range {:.2}-{:.2}) over {ROUNDS} rounds of {SPANS} spans; recorder {:.0}-{:.0} k spans/s",
+            ratios[k][ROUNDS / 2],
+            ratios[k][0],
+            ratios[k][ROUNDS - 1],
+            rates[k][0],
+            rates[k][ROUNDS - 1],
+        );
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -168,7 +188,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.sample_size(10);
     g.bench_function("recorder_into_spool", |b| {
-        b.iter_custom(recorder_into_spool)
+        b.iter_custom(|iters| recorder_into_spool(iters, RecordCompression::Zstd))
     });
     g.bench_function("raw_rusqlite_ceiling", |b| {
         b.iter_custom(|iters| raw_inserts(iters, record_len, false))

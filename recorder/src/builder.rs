@@ -10,6 +10,7 @@ use tracespool_spool::{Budget, Durability, OnBudget, OpenError, RecorderDrops, S
 
 use crate::policy::OnFull;
 use crate::queue::Lanes;
+use crate::record_compression::{Packer, RecordCompression};
 use crate::recorder::{FlushGuard, Recorder};
 use crate::resources::Resources;
 use crate::sampler::Sampler;
@@ -47,6 +48,7 @@ pub struct RecorderBuilder {
     removed: Vec<Str>,
     budget: Budget,
     spool_options: SpoolOptions,
+    record_compression: RecordCompression,
 }
 
 impl RecorderBuilder {
@@ -135,6 +137,12 @@ impl RecorderBuilder {
         self.spool_options.durability = d;
         self
     }
+    /// How records are stored (default [`RecordCompression::Zstd`]; `Off`
+    /// while uploaders older than 0.2 read the spool).
+    pub fn record_compression(mut self, c: RecordCompression) -> Self {
+        self.record_compression = c;
+        self
+    }
     /// All spool options at once.
     pub fn spool_options(mut self, o: SpoolOptions) -> Self {
         self.spool_options = o;
@@ -194,14 +202,18 @@ impl RecorderBuilder {
         ));
         let worker = Writer {
             shared: shared.clone(),
-            arena: Vec::with_capacity(self.max_batch * 512),
-            ends: Vec::with_capacity(self.max_batch),
             sink: Box::new(sink),
             flush_interval: self.flush_interval,
             max_batch: self.max_batch,
             reported: RecorderDrops::default(),
             span_encoders: Vec::new(),
             deferred: Vec::new(),
+            packer: Packer::new(self.record_compression),
+            compressing: None,
+            in_flight: None,
+            spare_records: Vec::new(),
+            spare_spans: Vec::new(),
+            last_drops_note: None,
         };
         let handle = std::thread::Builder::new()
             .name("tracespool-writer".into())
@@ -231,6 +243,7 @@ impl Recorder {
             removed: Vec::new(),
             budget: Budget::default(),
             spool_options: SpoolOptions::default(),
+            record_compression: RecordCompression::default(),
         }
     }
 }

@@ -68,6 +68,7 @@ pub mod adapter;
 mod builder;
 mod caps;
 mod clock;
+mod compressing_thread;
 mod context;
 mod counters;
 mod deferred_queues;
@@ -76,6 +77,7 @@ pub mod limits;
 mod policy;
 mod propagation;
 mod queue;
+mod record_compression;
 mod recorder;
 mod resources;
 mod sampler;
@@ -95,6 +97,7 @@ pub use propagation::{
     format_traceparent, format_x_cloud_trace_context, parse_traceparent,
     parse_x_cloud_trace_context, PropagationError,
 };
+pub use record_compression::RecordCompression;
 pub use recorder::{FlushError, FlushGuard, Recorder, RecorderStats};
 pub use sampler::Sampler;
 pub use span::{Entered, EnteredSpan, Span};

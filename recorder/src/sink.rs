@@ -25,6 +25,23 @@ pub trait SpanSink: Send + 'static {
         rows: &[NewRow<'_>],
         drops: RecorderDrops,
     ) -> Result<AppendOutcome, SpoolError>;
+
+    /// The record dictionary added last to the spool, `(id, content)`, for
+    /// a new writer to try before it makes its own (see
+    /// [`crate::RecordCompression`]). The default: none.
+    fn newest_dictionary(&mut self) -> Result<Option<(u32, Vec<u8>)>, SpoolError> {
+        Ok(None)
+    }
+
+    /// Keeps record dictionary `dictionary` under `id` with every batch
+    /// appended from now on, so that the compressed records that name it
+    /// can be read (see `tracespool_spool::SpoolWriter::use_dictionary`).
+    /// `Ok(false)`: this sink keeps no dictionaries, and gets plain records.
+    /// The default: `Ok(false)`.
+    fn use_dictionary(&mut self, id: u32, dictionary: &[u8]) -> Result<bool, SpoolError> {
+        let _ = (id, dictionary);
+        Ok(false)
+    }
 }
 
 /// The SQLite spool as a [`SpanSink`]. Reopens the file when it was deleted
@@ -36,6 +53,9 @@ pub struct SqliteSink {
     opts: SpoolOptions,
     writer: Option<SpoolWriter>,
     next_open: Instant,
+    /// The record dictionary kept with every batch, `(id, content)`: given
+    /// again to the writer of a reopened file.
+    dictionary: Option<(u32, Vec<u8>)>,
 }
 
 impl SqliteSink {
@@ -57,16 +77,13 @@ impl SqliteSink {
             opts,
             writer,
             next_open: Instant::now(),
+            dictionary: None,
         })
     }
-}
 
-impl SpanSink for SqliteSink {
-    fn append(
-        &mut self,
-        rows: &[NewRow<'_>],
-        drops: RecorderDrops,
-    ) -> Result<AppendOutcome, SpoolError> {
+    /// The writer, reopened if the file was replaced or the last write
+    /// failed (at most once a second).
+    fn writer(&mut self) -> Result<&mut SpoolWriter, SpoolError> {
         if self.writer.as_ref().is_some_and(|w| !w.still_at_path()) {
             self.writer = None;
         }
@@ -78,17 +95,50 @@ impl SpanSink for SqliteSink {
                 }));
             }
             self.next_open = Instant::now() + Duration::from_secs(1);
-            self.writer = Some(SpoolWriter::open(&self.path, self.budget, &self.opts)?);
+            let mut w = SpoolWriter::open(&self.path, self.budget, &self.opts)?;
+            if let Some((id, dict)) = &self.dictionary {
+                if let Err(e) = w.use_dictionary(*id, dict) {
+                    if e.is_dictionary_conflict() {
+                        // The writer thread goes on with plain records.
+                        self.dictionary = None;
+                        self.writer = Some(w);
+                    }
+                    return Err(e);
+                }
+            }
+            self.writer = Some(w);
         }
-        let w = self.writer.as_mut().expect("opened above");
-        let res = w.append(rows, drops);
+        Ok(self.writer.as_mut().expect("opened above"))
+    }
+}
+
+impl SpanSink for SqliteSink {
+    fn append(
+        &mut self,
+        rows: &[NewRow<'_>],
+        drops: RecorderDrops,
+    ) -> Result<AppendOutcome, SpoolError> {
+        let res = self.writer()?.append(rows, drops);
         if let Err(e) = &res {
             // Busy: try again. Only the reserve left: the file is fine,
-            // keep it open. Anything else: reopen (the file may be gone).
-            if !e.is_busy() && !matches!(e, SpoolError::ReserveReached { .. }) {
+            // keep it open. Another dictionary under ours: plain records
+            // from now on. Anything else: reopen (the file may be gone).
+            if e.is_dictionary_conflict() {
+                self.dictionary = None;
+            } else if !e.is_busy() && !matches!(e, SpoolError::ReserveReached { .. }) {
                 self.writer = None;
             }
         }
         res
+    }
+
+    fn newest_dictionary(&mut self) -> Result<Option<(u32, Vec<u8>)>, SpoolError> {
+        self.writer()?.newest_dictionary()
+    }
+
+    fn use_dictionary(&mut self, id: u32, dictionary: &[u8]) -> Result<bool, SpoolError> {
+        self.writer()?.use_dictionary(id, dictionary)?;
+        self.dictionary = Some((id, dictionary.to_vec()));
+        Ok(true)
     }
 }

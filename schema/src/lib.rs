@@ -31,12 +31,17 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod compressed;
 mod fast;
 mod ids;
 mod model;
 mod record;
 mod v1;
 
+pub use compressed::{
+    build_dictionary, dictionary_id, record_dictionary, Dictionaries, RecordCompressor,
+    COMPRESSED_VERSION, MAX_DICTIONARY_BYTES,
+};
 pub use ids::{ParseIdError, SpanId, TraceId};
 pub use model::is_blank;
 pub use model::{
@@ -45,6 +50,7 @@ pub use model::{
     TRACE_FLAG_SAMPLED, UNNAMED_SPAN,
 };
 pub use record::{
-    decode_record, encode_with_bincode, peek_version, DecodeError, EncodeError, RecordDecoder,
-    RecordEncoder, MAX_RECORD_BYTES, RECORD_MAGIC, RECORD_VERSION,
+    decode_record, decode_record_with, encode_with_bincode, peek_version, DecodeError, EncodeError,
+    RecordDecoder, RecordEncoder, MAX_RECORD_BYTES, NEWEST_RECORD_VERSION, RECORD_MAGIC,
+    RECORD_VERSION,
 };

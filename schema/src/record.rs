@@ -39,12 +39,16 @@
 
 use bincode::config::{self, Configuration, Limit, LittleEndian, Varint};
 
+use crate::compressed::{Dictionaries, COMPRESSED_VERSION};
 use crate::model::{Resource, SpanData, SpanRecord};
 
 /// The first four bytes of every record.
 pub const RECORD_MAGIC: [u8; 4] = *b"TSPR";
-/// The version [`RecordEncoder`] writes.
+/// The version [`RecordEncoder`] writes (a [`crate::RecordCompressor`]
+/// turns its records into version 4).
 pub const RECORD_VERSION: u8 = 3;
+/// The newest version this build reads.
+pub const NEWEST_RECORD_VERSION: u8 = crate::compressed::COMPRESSED_VERSION;
 /// The largest record the decoder accepts (and the allocation limit it gives
 /// bincode, so a corrupt length prefix cannot allocate more).
 pub const MAX_RECORD_BYTES: usize = 16 << 20;
@@ -102,6 +106,10 @@ pub enum DecodeError {
     /// Bytes were left after the payload.
     #[error("record has {0} unexpected trailing bytes")]
     TrailingBytes(usize),
+    /// A compressed record (version 4) whose dictionary the decoder was not
+    /// given (see [`crate::Dictionaries`]).
+    #[error("record compressed with dictionary {0}, which is not known")]
+    UnknownDictionary(u32),
 }
 
 impl DecodeError {
@@ -119,6 +127,7 @@ impl DecodeError {
             DecodeError::Payload(_) => "damaged record: invalid payload",
             DecodeError::TooLarge(_) => "damaged record: too large",
             DecodeError::TrailingBytes(_) => "damaged record: trailing bytes",
+            DecodeError::UnknownDictionary(_) => "unreadable record: its dictionary is missing",
         }
     }
 }
@@ -201,8 +210,13 @@ fn seal(record: &mut [u8]) {
 }
 
 /// The version and the checked payload of a record of any supported
-/// version.
-fn open_envelope(bytes: &[u8]) -> Result<(u8, &[u8]), DecodeError> {
+/// version. A compressed record (version 4) is decompressed into
+/// `scratch` with `dictionaries`; its payload has the layout of version 3.
+fn open_envelope<'a>(
+    bytes: &'a [u8],
+    dictionaries: &mut Dictionaries,
+    scratch: &'a mut Vec<u8>,
+) -> Result<(u8, &'a [u8]), DecodeError> {
     if bytes.len() > MAX_RECORD_BYTES {
         return Err(DecodeError::TooLarge(bytes.len()));
     }
@@ -222,9 +236,13 @@ fn open_envelope(bytes: &[u8]) -> Result<(u8, &[u8]), DecodeError> {
             }
             Ok((version, payload))
         }
+        COMPRESSED_VERSION => {
+            dictionaries.open(bytes, scratch)?;
+            Ok((COMPRESSED_VERSION, &scratch[..]))
+        }
         found => Err(DecodeError::UnsupportedVersion {
             found,
-            supported: RECORD_VERSION,
+            supported: NEWEST_RECORD_VERSION,
         }),
     }
 }
@@ -240,9 +258,21 @@ pub fn peek_version(bytes: &[u8]) -> Result<u8, DecodeError> {
     Ok(bytes[4])
 }
 
-/// Decodes a record of any supported version. Never panics.
+/// Decodes a record of any supported version but the compressed one
+/// (whose dictionary it has not: [`DecodeError::UnknownDictionary`]; see
+/// [`decode_record_with`]). Never panics.
 pub fn decode_record(bytes: &[u8]) -> Result<SpanRecord, DecodeError> {
-    let (version, payload) = open_envelope(bytes)?;
+    decode_record_with(bytes, &mut Dictionaries::new())
+}
+
+/// Decodes a record of any supported version, compressed ones with
+/// `dictionaries`. Never panics.
+pub fn decode_record_with(
+    bytes: &[u8],
+    dictionaries: &mut Dictionaries,
+) -> Result<SpanRecord, DecodeError> {
+    let mut scratch = Vec::new();
+    let (version, payload) = open_envelope(bytes, dictionaries, &mut scratch)?;
     let (span, rest) = decode_payload_span(version, payload)?;
     Ok(SpanRecord {
         version,
@@ -290,6 +320,8 @@ pub struct RecordDecoder {
     resource_version: u8,
     resource_bytes: Vec<u8>,
     resource: Option<Resource>,
+    dictionaries: Dictionaries,
+    scratch: Vec<u8>,
 }
 
 impl RecordDecoder {
@@ -298,10 +330,21 @@ impl RecordDecoder {
         Self::default()
     }
 
+    /// Gives the decoder a dictionary, for the compressed records that
+    /// name it (by the id returned, [`crate::dictionary_id`]).
+    pub fn add_dictionary(&mut self, dictionary: &[u8]) -> Result<u32, DecodeError> {
+        self.dictionaries.add(dictionary)
+    }
+
+    /// Whether the decoder has dictionary `id`.
+    pub fn has_dictionary(&self, id: u32) -> bool {
+        self.dictionaries.contains(id)
+    }
+
     /// Decodes one record into its span and (a reference to) its resource.
-    /// Never panics; errors as [`decode_record`].
+    /// Never panics; errors as [`decode_record_with`].
     pub fn decode(&mut self, bytes: &[u8]) -> Result<(SpanData, &Resource), DecodeError> {
-        let (version, payload) = open_envelope(bytes)?;
+        let (version, payload) = open_envelope(bytes, &mut self.dictionaries, &mut self.scratch)?;
         let (span, rest) = decode_payload_span(version, payload)?;
         // The same bytes mean the same resource only within one layout.
         let layout = version.max(2);
@@ -337,7 +380,7 @@ mod tests {
             decode_record(b"TSPR\x09abc"),
             Err(DecodeError::UnsupportedVersion {
                 found: 9,
-                supported: 3
+                supported: NEWEST_RECORD_VERSION
             })
         );
         assert_eq!(

@@ -153,6 +153,8 @@ pub enum Operation {
     Check,
     /// Reading or recording clock samples.
     Clock,
+    /// Reading or recording record dictionaries.
+    Dictionary,
 }
 
 impl fmt::Display for Operation {
@@ -166,6 +168,7 @@ impl fmt::Display for Operation {
             Operation::Quarantine => "quarantine spans",
             Operation::Requeue => "requeue spans",
             Operation::Clock => "read or record clock samples",
+            Operation::Dictionary => "read or record record dictionaries",
             Operation::Purge => "purge spans",
             Operation::ReadTotals => "read totals",
             Operation::Counters => "update counters",
@@ -318,6 +321,14 @@ pub enum SpoolError {
         /// Bytes kept free for the uploader.
         reserve: u64,
     },
+    /// The spool already holds a different record dictionary under the id
+    /// a writer chose for its own (two contents with one checksum): the
+    /// writer's records must stay uncompressed.
+    #[error("spool: another record dictionary is stored under id {id}")]
+    DictionaryConflict {
+        /// The id both dictionaries claim.
+        id: u32,
+    },
 }
 
 impl SpoolError {
@@ -326,8 +337,16 @@ impl SpoolError {
         match self {
             SpoolError::Sqlite { source, .. } => Some(source),
             SpoolError::Open(OpenError::Sqlite { source, .. }) => Some(source),
-            SpoolError::Open(_) | SpoolError::ReserveReached { .. } => None,
+            SpoolError::Open(_)
+            | SpoolError::ReserveReached { .. }
+            | SpoolError::DictionaryConflict { .. } => None,
         }
+    }
+
+    /// Whether the spool holds another record dictionary under the id a
+    /// writer chose ([`SpoolError::DictionaryConflict`]).
+    pub fn is_dictionary_conflict(&self) -> bool {
+        matches!(self, SpoolError::DictionaryConflict { .. })
     }
 
     /// Whether the error is SQLite's lock contention (`SQLITE_BUSY`): worth

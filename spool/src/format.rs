@@ -72,6 +72,20 @@ CREATE TABLE IF NOT EXISTS clock_samples (
 );
 "#;
 
+/// The dictionaries extension (format 1, added by builds of 0.2.0; older
+/// builds ignore the table, and cannot read the compressed records that
+/// need it): the dictionaries compressed records (version 4) are written
+/// with. `id` is the one the records name (chosen by the writer from the
+/// content, so equal dictionaries share it across processes and files);
+/// `seq` orders them, newest last.
+pub(crate) const DICTIONARIES_EXTENSION: &str = r#"
+CREATE TABLE IF NOT EXISTS dictionaries (
+  seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+  id   INTEGER NOT NULL UNIQUE,
+  dict BLOB NOT NULL
+);
+"#;
+
 /// Whether the spool has the clock extension's column (`spans.clock`).
 pub(crate) fn has_clock_column(conn: &Connection) -> bool {
     conn.query_row(
@@ -105,7 +119,18 @@ fn add_extensions(tx: &Connection) -> rusqlite::Result<()> {
         tx.execute_batch(CLOCK_EXTENSION)?;
         tx.execute_batch("ALTER TABLE spans ADD COLUMN clock INTEGER;")?;
     }
+    tx.execute_batch(DICTIONARIES_EXTENSION)?;
     Ok(())
+}
+
+/// Whether the spool has the dictionaries extension.
+pub(crate) fn has_dictionaries(conn: &Connection) -> bool {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'dictionaries'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .is_ok_and(|n| n > 0)
 }
 
 /// Maps an error met while reading the file's header to the open error a

@@ -13,7 +13,7 @@ use crate::clock::{ClockSample, SampleSource};
 use crate::connection::{has_wal, open_read_only, open_rw, write_tx};
 use crate::error::{OpenError, Operation, SpoolError, SqlContext};
 use crate::format::ROW_OVERHEAD_BYTES;
-use crate::format::{has_clock_column, insert_clock_sample, Create};
+use crate::format::{has_clock_column, has_dictionaries, insert_clock_sample, Create};
 use crate::options::SpoolOptions;
 use crate::reserve::{ensure_reserve, release_reserve, reserve_bytes};
 use crate::tally::{
@@ -308,6 +308,55 @@ impl SpoolReader {
             tx.commit().op(Operation::Clock)?;
             Ok(id)
         })
+    }
+
+    /// Record dictionary `id` (see [`crate::SpoolWriter::use_dictionary`]),
+    /// if the spool has it.
+    pub fn dictionary(&self, id: u32) -> Result<Option<Vec<u8>>, SpoolError> {
+        if !has_dictionaries(&self.conn) {
+            return Ok(None);
+        }
+        self.conn
+            .query_row("SELECT dict FROM dictionaries WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .op(Operation::Dictionary)
+    }
+
+    /// Every record dictionary in the spool, `(id, content)`, oldest first.
+    pub fn dictionaries(&self) -> Result<Vec<(u32, Vec<u8>)>, SpoolError> {
+        if !has_dictionaries(&self.conn) {
+            return Ok(Vec::new());
+        }
+        let mut st = self
+            .conn
+            .prepare("SELECT id, dict FROM dictionaries ORDER BY seq")
+            .op(Operation::Dictionary)?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .op(Operation::Dictionary)?;
+        rows.collect::<rusqlite::Result<_>>()
+            .op(Operation::Dictionary)
+    }
+
+    /// Drops every record dictionary if no row is left (one transaction):
+    /// writers put theirs back with their next batch. Returns how many
+    /// were dropped.
+    pub fn drop_dictionaries_if_empty(&mut self) -> Result<u64, SpoolError> {
+        if !has_dictionaries(&self.conn) {
+            return Ok(0);
+        }
+        let tx = write_tx(&mut self.conn, Operation::Dictionary)?;
+        let rows = read_totals(&tx)?.rows();
+        let n = if rows == 0 {
+            tx.execute("DELETE FROM dictionaries", [])
+                .op(Operation::Dictionary)? as u64
+        } else {
+            0
+        };
+        tx.commit().op(Operation::Dictionary)?;
+        Ok(n)
     }
 
     /// Reads a `meta` key.

@@ -333,6 +333,23 @@ fn copy_tallies(
         )
         .op(Operation::Clock)?;
     }
+    // Record dictionaries keep their ids, which compressed records name
+    // (best effort too: a record whose dictionary is lost stays in the
+    // spool, unreadable, and is quarantined with that reason).
+    let dictionaries: Vec<(i64, Vec<u8>)> = old
+        .prepare("SELECT id, dict FROM dictionaries ORDER BY seq")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .unwrap_or_default();
+    for (id, dict) in &dictionaries {
+        tx.execute(
+            "INSERT OR IGNORE INTO dictionaries(id, dict) VALUES (?1, ?2)",
+            params![id, dict],
+        )
+        .op(Operation::Dictionary)?;
+    }
     // Ids keep growing: the sequence continues from the old one's.
     if let Some(seq) = sequence {
         tx.execute(

@@ -138,6 +138,9 @@ pub struct SpoolWriter {
     /// The last clock sample this writer recorded: its id and offset (see
     /// the `clock` module).
     clock: Option<(i64, i64)>,
+    /// The dictionary this writer's records are compressed with (see
+    /// [`SpoolWriter::use_dictionary`]).
+    dictionary: Option<Dictionary>,
 }
 
 impl std::fmt::Debug for SpoolWriter {
@@ -162,7 +165,42 @@ impl SpoolWriter {
             reserve_bytes: reserve_bytes(opts.reserve, path),
             reserve_ensured: false,
             clock: None,
+            dictionary: None,
         })
+    }
+
+    /// Keeps record dictionary `content` under `id` (see
+    /// `tracespool-schema`'s compressed records) in the spool, now and in
+    /// every batch this writer appends from now on (an uploader drops the
+    /// dictionaries of an empty spool), so the records compressed with it
+    /// can always be read. [`SpoolError::DictionaryConflict`] if the spool
+    /// holds another dictionary under `id`.
+    pub fn use_dictionary(&mut self, id: u32, content: &[u8]) -> Result<(), SpoolError> {
+        const OP: Operation = Operation::Dictionary;
+        self.dictionary = Some(Dictionary {
+            id,
+            content: content.to_vec(),
+        });
+        let tx = write_tx(&mut self.conn, OP)?;
+        let res = ensure_dictionary(&tx, self.dictionary.as_ref().expect("set above"));
+        if res.is_err() {
+            self.dictionary = None;
+        }
+        res?;
+        tx.commit().op(OP)
+    }
+
+    /// The dictionary added last to the spool, if any: `(id, content)`. A
+    /// new writer may reuse it rather than add its own.
+    pub fn newest_dictionary(&self) -> Result<Option<(u32, Vec<u8>)>, SpoolError> {
+        self.conn
+            .query_row(
+                "SELECT id, dict FROM dictionaries ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .op(Operation::Dictionary)
     }
 
     /// The spool's path.
@@ -178,6 +216,9 @@ impl SpoolWriter {
 
     /// Appends a batch in one transaction, applying the budget, and adds the
     /// recorder's drop counters. On error nothing of the batch is written.
+    /// A batch of no rows (only drops to count: a page or two of WAL) may
+    /// use the margin the reserve rule leaves free, so that a full disk's
+    /// drops reach the spool while it is full.
     pub fn append(
         &mut self,
         rows: &[NewRow<'_>],
@@ -187,7 +228,9 @@ impl SpoolWriter {
             self.reserve_ensured = true;
             ensure_reserve(&self.path, self.reserve_bytes);
         }
-        self.leave_the_reserve(rows)?;
+        if !rows.is_empty() {
+            self.leave_the_reserve(rows)?;
+        }
         let budget = self.budget;
         let tx = write_tx(&mut self.conn, OP)?;
         let mut out = AppendOutcome::default();
@@ -256,6 +299,16 @@ impl SpoolWriter {
             }
         }
 
+        // The dictionary the batch was compressed with is still there.
+        if let Some(d) = &self.dictionary {
+            if let Err(e) = ensure_dictionary(&tx, d) {
+                if e.is_dictionary_conflict() {
+                    // Plain records from now on (the caller's to resend).
+                    self.dictionary = None;
+                }
+                return Err(e);
+            }
+        }
         // The batch's clock sample: the last one, unless the wall clock was
         // stepped since (then a new one, in this transaction).
         let sample = ClockSample::now(SampleSource::Recorder);
@@ -344,7 +397,8 @@ impl SpoolWriter {
     /// place, the batch must leave [`MARGIN_BYTES`] free; without it, the
     /// reserve's size on top (and the writer makes the reserve when there
     /// is room for it). A batch that fits in the spool's own free pages is
-    /// always written.
+    /// written if the WAL can take it (its file, reused after a checkpoint,
+    /// plus the free space).
     fn leave_the_reserve(&self, rows: &[NewRow<'_>]) -> Result<(), SpoolError> {
         if self.reserve_bytes == 0 {
             return Ok(());
@@ -380,7 +434,17 @@ impl SpoolWriter {
             )
             .op(OP)?;
         if inside.max(0) as u64 >= needed {
-            return Ok(());
+            // The pages come from the spool's free list, but the WAL holds
+            // them first: let it start over (a passive checkpoint, which
+            // waits for nobody), and what it cannot reuse must be free.
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            let wal = std::fs::metadata(crate::files::with_suffix(&self.path, "-wal"))
+                .map_or(0, |m| m.len());
+            if free.saturating_add(wal) >= needed {
+                return Ok(());
+            }
         }
         Err(SpoolError::ReserveReached {
             free,
@@ -417,4 +481,36 @@ fn free_oldest(conn: &Connection, need: u64) -> Result<Delta, SpoolError> {
         Some(id) => delete_counted(conn, "id <= ?1", params![id], OP),
         None => Ok([0; 4]),
     }
+}
+
+/// A record dictionary a writer keeps in the spool.
+struct Dictionary {
+    id: u32,
+    content: Vec<u8>,
+}
+
+/// Puts `d` in the spool unless it is there, and checks that what is
+/// stored under its id is it (a few pages of the cache: cheap next to a
+/// batch).
+fn ensure_dictionary(tx: &rusqlite::Transaction<'_>, d: &Dictionary) -> Result<(), SpoolError> {
+    const OP: Operation = Operation::Dictionary;
+    let added = tx
+        .execute(
+            "INSERT OR IGNORE INTO dictionaries(id, dict) VALUES (?1, ?2)",
+            params![d.id, d.content],
+        )
+        .op(OP)?;
+    if added == 0 {
+        let same: bool = tx
+            .query_row(
+                "SELECT dict = ?2 FROM dictionaries WHERE id = ?1",
+                params![d.id, d.content],
+                |r| r.get(0),
+            )
+            .op(OP)?;
+        if !same {
+            return Err(SpoolError::DictionaryConflict { id: d.id });
+        }
+    }
+    Ok(())
 }

@@ -83,11 +83,18 @@ fn a_recorder_fills_a_small_disk_and_the_uploader_drains_it() {
             "{mib} MiB: {free} bytes left free"
         );
 
-        // Inspect works on the full disk.
+        // Inspect works on the full disk, and already shows the drops
+        // (committed alone while no row fits).
         let out = cli::run(BIN, &["inspect", "--json"], &spool);
         cli::expect_exit(&out, 0);
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["pending"]["spans"], before.written, "{mib} MiB");
+        let noted = v["recorder_dropped"]["no_room"].as_u64().unwrap();
+        assert!(
+            noted > 0 && noted <= before.dropped_no_room,
+            "{mib} MiB: {noted} of {} no-room drops in the spool",
+            before.dropped_no_room
+        );
 
         // The uploader drains it, every span once.
         let dir = tempfile::tempdir().unwrap();

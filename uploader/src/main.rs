@@ -29,6 +29,7 @@ mod http;
 mod inspect;
 mod own_clock;
 mod pacing;
+mod records;
 mod repair;
 mod timefmt;
 mod upload;

@@ -172,7 +172,9 @@ mod tests {
             let q = rec.deferred_queue::<Nothing>();
             q.record(Nothing);
         }
-        assert_eq!(rec.shared.deferred.count(), 4);
+        // (The writer thread may already have emptied and forgotten some:
+        // it runs while the queues are made.)
+        assert!(rec.shared.deferred.count() <= 4);
         rec.flush().unwrap();
         // The three dropped queues were emptied, then forgotten.
         assert_eq!(rec.shared.deferred.count(), 1);

@@ -1,5 +1,6 @@
 //! Golden fixtures: records encoded by earlier versions, committed under
-//! `tests/fixtures/`, must decode to exactly these spans forever.
+//! `tests/fixtures/`, must decode to exactly these spans forever (the
+//! version-4 ones with `v4_dictionary.bin`).
 //!
 //! The files are written once, by `TRACESPOOL_WRITE_FIXTURES=1 cargo test -p
 //! tracespool-schema --test golden_fixtures_still_decode`, which refuses to
@@ -122,21 +123,55 @@ fn v1_minimal() -> (SpanData, Resource) {
     (span, Resource::default())
 }
 
+/// Whether this run may write fixtures that are missing (never replaces
+/// one).
+fn writing() -> bool {
+    std::env::var_os("TRACESPOOL_WRITE_FIXTURES").is_some()
+}
+
+/// The dictionary of the version-4 fixtures (`v4_dictionary.bin`, built
+/// once from the version-3 fixtures' spans, as a writer builds one from
+/// its first spans).
+fn v4_dictionary() -> Vec<u8> {
+    let path = fixture_dir().join("v4_dictionary.bin");
+    if writing() && !path.exists() {
+        let records: Vec<Vec<u8>> = [v3_full(), v1_minimal()]
+            .iter()
+            .map(|(s, r)| RecordEncoder::new(r).unwrap().encode(s).unwrap())
+            .collect();
+        std::fs::write(&path, build_dictionary(records.iter().map(|r| &r[..]))).unwrap();
+    }
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 fn check(file: &str, version: u8, expected: (SpanData, Resource)) {
     let path = fixture_dir().join(file);
-    if std::env::var_os("TRACESPOOL_WRITE_FIXTURES").is_some() && !path.exists() {
-        assert_eq!(
-            version, RECORD_VERSION,
-            "only the current version is written"
+    if writing() && !path.exists() {
+        assert!(
+            version == RECORD_VERSION || version == COMPRESSED_VERSION,
+            "only the current versions are written"
         );
-        let bytes = RecordEncoder::new(&expected.1)
+        let mut bytes = RecordEncoder::new(&expected.1)
             .unwrap()
             .encode(&expected.0)
             .unwrap();
+        if version == COMPRESSED_VERSION {
+            let mut packed = Vec::new();
+            RecordCompressor::new(&v4_dictionary())
+                .unwrap()
+                .compress_into(&bytes, &mut packed)
+                .unwrap();
+            bytes = packed;
+        }
         std::fs::write(&path, bytes).unwrap();
     }
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let rec = decode_record(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let mut dictionaries = Dictionaries::new();
+    if version == COMPRESSED_VERSION {
+        dictionaries.add(&v4_dictionary()).unwrap();
+    }
+    let rec =
+        decode_record_with(&bytes, &mut dictionaries).unwrap_or_else(|e| panic!("{file}: {e}"));
     assert_eq!(rec.version, version);
     assert_eq!(rec.span, expected.0, "{file}: span differs");
     assert_eq!(rec.resource, expected.1, "{file}: resource differs");
@@ -174,6 +209,34 @@ fn v3_minimal_decodes() {
     check("v3_minimal.bin", 3, v1_minimal());
 }
 
+/// Record version 4: the version-3 payload, compressed with a dictionary
+/// kept beside the records.
+#[test]
+fn v4_full_decodes() {
+    check("v4_full.bin", 4, v3_full());
+}
+
+#[test]
+fn v4_minimal_decodes() {
+    check("v4_minimal.bin", 4, v1_minimal());
+}
+
+#[test]
+fn v4_names_its_dictionary_and_needs_it() {
+    let bytes = std::fs::read(fixture_dir().join("v4_full.bin")).unwrap();
+    let id = dictionary_id(&v4_dictionary());
+    assert_eq!(record_dictionary(&bytes), Some(id));
+    assert_eq!(
+        decode_record(&bytes).unwrap_err(),
+        DecodeError::UnknownDictionary(id)
+    );
+    // The decoder that caches resources reads it once given the dictionary.
+    let mut d = RecordDecoder::new();
+    assert!(!d.has_dictionary(id));
+    assert_eq!(d.add_dictionary(&v4_dictionary()).unwrap(), id);
+    assert_eq!(d.decode(&bytes).unwrap().0, v3_full().0);
+}
+
 #[test]
 fn version_2_payloads_are_version_1_payloads() {
     let v2 = std::fs::read(fixture_dir().join("v2_full.bin")).unwrap();
@@ -196,11 +259,13 @@ fn current_encoder_still_writes_v3_bytes() {
 
 #[test]
 fn every_truncation_of_a_fixture_is_a_typed_error() {
-    for file in ["v1_full.bin", "v2_full.bin", "v3_full.bin"] {
+    let mut dictionaries = Dictionaries::new();
+    dictionaries.add(&v4_dictionary()).unwrap();
+    for file in ["v1_full.bin", "v2_full.bin", "v3_full.bin", "v4_full.bin"] {
         let bytes = std::fs::read(fixture_dir().join(file)).unwrap();
         for n in 0..bytes.len() {
             assert!(
-                decode_record(&bytes[..n]).is_err(),
+                decode_record_with(&bytes[..n], &mut dictionaries).is_err(),
                 "{file}: prefix of {n} bytes decoded"
             );
         }

@@ -5,7 +5,12 @@
 //! error has a short reason.
 use std::path::Path;
 
-use tracespool_schema::{decode_record, RecordDecoder, RecordEncoder};
+use tracespool_schema::{
+    decode_record, decode_record_with, Dictionaries, RecordDecoder, RecordEncoder,
+};
+
+/// The dictionary the fuzz target decodes compressed records with.
+const DICTIONARY: &[u8] = include_bytes!("../../../schema/tests/fixtures/v4_dictionary.bin");
 
 #[test]
 fn every_corpus_input_decodes_or_fails_cleanly() {
@@ -16,8 +21,11 @@ fn every_corpus_input_decodes_or_fails_cleanly() {
         let path = entry.unwrap().path();
         let data = std::fs::read(&path).unwrap();
         inputs += 1;
-        let one = decode_record(&data);
+        let mut dictionaries = Dictionaries::new();
+        dictionaries.add(DICTIONARY).unwrap();
+        let one = decode_record_with(&data, &mut dictionaries);
         let mut d = RecordDecoder::new();
+        d.add_dictionary(DICTIONARY).unwrap();
         assert_eq!(
             one.is_ok(),
             d.decode(&data).is_ok(),
@@ -40,6 +48,6 @@ fn every_corpus_input_decodes_or_fails_cleanly() {
             Err(e) => assert!(!e.reason().is_empty()),
         }
     }
-    assert!(inputs >= 13, "the seed corpus is missing ({inputs} inputs)");
-    assert!(sound >= 4, "the golden seeds must decode ({sound} did)");
+    assert!(inputs >= 16, "the seed corpus is missing ({inputs} inputs)");
+    assert!(sound >= 6, "the golden seeds must decode ({sound} did)");
 }

@@ -2,11 +2,11 @@
 //! requests (Cloud Trace JSON, OTLP/JSON) exactly as the uploader would
 //! send them.
 
+use crate::records::RecordReader;
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use tracespool_schema::decode_record;
 use tracespool_spool::{RowFilter, SpanState};
 
 use super::common::*;
@@ -75,8 +75,9 @@ pub fn export(a: ExportArgs) -> anyhow::Result<u8> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let sink = match a.format {
         ExportFormat::Spans => {
+            let mut records = RecordReader::new(&r);
             stream_rows(&r, &filter, None, |row| {
-                serde_json::to_writer(&mut out, &row_json(&row))?;
+                serde_json::to_writer(&mut out, &row_json(&row, &mut records))?;
                 out.write_all(b"\n")?;
                 Ok(())
             })
@@ -108,8 +109,9 @@ pub fn export(a: ExportArgs) -> anyhow::Result<u8> {
     };
     let mut lines = RequestLines::new(sink, project.as_deref().unwrap_or(""), opts);
     let mut corrupt = 0u64;
+    let mut records = RecordReader::new(&r);
     stream_rows(&r, &filter, None, |row| {
-        match decode_record(&row.record) {
+        match records.decode(&row.record) {
             Ok(rec) => lines.push(&rec.span, &rec.resource, &mut out)?,
             Err(_) => corrupt += 1,
         }

@@ -1,11 +1,12 @@
 //! `tracespool spans`: rows by filter, newest first, as text or JSON.
 
+use crate::records::RecordReader;
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use serde_json::{json, Value};
-use tracespool_schema::{decode_record, AttributeValue, TimeEventKind, TraceId};
+use tracespool_schema::{AttributeValue, TimeEventKind, TraceId};
 use tracespool_spool::{now_ns, RowFilter, SpanRow, SpanState};
 
 use super::common::*;
@@ -81,7 +82,7 @@ pub(crate) fn attrs_json(a: &[tracespool_schema::Attribute]) -> Value {
 }
 
 /// Our JSON for a row: every field of the span, or the corruption.
-pub fn row_json(row: &SpanRow) -> Value {
+pub(crate) fn row_json(row: &SpanRow, records: &mut RecordReader<'_>) -> Value {
     let mut v = json!({
         "row": row.row_id,
         "state": row.state.as_str(),
@@ -96,7 +97,7 @@ pub fn row_json(row: &SpanRow) -> Value {
     if let Some(r) = &row.reason {
         v["quarantine_reason"] = json!(r);
     }
-    match decode_record(&row.record) {
+    match records.decode(&row.record) {
         Err(e) => {
             v["corrupt"] = json!(e.to_string());
         }
@@ -163,13 +164,14 @@ pub fn spans(a: SpansArgs) -> anyhow::Result<u8> {
             "row", "state", "trace_id", "span_id", "start", "duration"
         )?;
     }
+    let mut records = RecordReader::new(&r);
     stream_rows(&r, &filter, Some(a.limit), |row| {
         if a.json {
-            serde_json::to_writer(&mut out, &row_json(&row))
+            serde_json::to_writer(&mut out, &row_json(&row, &mut records))
                 .map_err(std::io::Error::from)
                 .and_then(|_| out.write_all(b"\n"))
         } else {
-            let corrupt = decode_record(&row.record).err();
+            let corrupt = records.decode(&row.record).err();
             writeln!(
                 out,
                 "{:>8}  {:<11}  {:<32}  {:<16}  {:<20}  {:>12}  {}{}",

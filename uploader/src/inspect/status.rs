@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use serde_json::json;
-use tracespool_schema::{peek_version, RECORD_VERSION};
+use tracespool_schema::{peek_version, NEWEST_RECORD_VERSION};
 use tracespool_spool::{Counter, SpanRow, UploaderLock};
 
 use anyhow::Context as _;
@@ -49,6 +49,7 @@ pub fn inspect(spool: &Path, as_json: bool, check: bool) -> anyhow::Result<u8> {
     let c = |k: Counter| counters.get(&k).copied().unwrap_or(0);
     let size = file_size(spool);
     let wal = file_size(&with_suffix(spool, "-wal"));
+    let dictionaries = r.dictionaries()?.len();
     let v = json!({
         "path": spool.display().to_string(),
         "size_bytes": size,
@@ -57,7 +58,8 @@ pub fn inspect(spool: &Path, as_json: bool, check: bool) -> anyhow::Result<u8> {
         "integrity": if checked { "ok" } else { "not checked (over 64 MiB: use --check)" },
         "read_only_media": r.is_immutable(),
         "wal_not_read": r.wal_not_read(),
-        "record_version_written_by_this_build": RECORD_VERSION,
+        "record_versions_readable": [1, NEWEST_RECORD_VERSION],
+        "record_dictionaries": dictionaries,
         "pending": {"spans": totals.pending_rows, "bytes": totals.pending_bytes},
         "quarantined": {
             "spans": totals.quarantined_rows,
@@ -112,7 +114,7 @@ pub fn inspect(spool: &Path, as_json: bool, check: bool) -> anyhow::Result<u8> {
     }
     writeln!(
         out,
-        "format         spool v{}, records v1..v{RECORD_VERSION} readable",
+        "format         spool v{}, records v1..v{NEWEST_RECORD_VERSION} readable, {dictionaries} record dictionaries",
         r.format_version()?
     )?;
     writeln!(

@@ -1,11 +1,12 @@
 //! `tracespool trace`: one trace as a tree.
 
+use crate::records::RecordReader;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 
 use serde_json::json;
-use tracespool_schema::{decode_record, TimeEventKind, TraceId};
+use tracespool_schema::{TimeEventKind, TraceId};
 use tracespool_spool::{RowFilter, SpanState};
 
 use super::common::*;
@@ -52,6 +53,7 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<u8> {
         .into());
     }
     rows.sort_by_key(|r| (r.start_ns, r.row_id));
+    let mut records = RecordReader::new(&r);
     let ids: HashMap<Vec<u8>, usize> = rows
         .iter()
         .enumerate()
@@ -101,7 +103,7 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<u8> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if a.json {
         for (i, depth) in &order {
-            let mut v = row_json(&rows[*i]);
+            let mut v = row_json(&rows[*i], &mut records);
             v["depth"] = json!(depth);
             v["offset_ns"] = json!(rows[*i].start_ns - t0);
             serde_json::to_writer(&mut out, &v)?;
@@ -125,7 +127,7 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<u8> {
         let bar: String = (0..BAR)
             .map(|x| if x >= from && x < to { '#' } else { '.' })
             .collect();
-        let rec = decode_record(&row.record);
+        let rec = records.decode(&row.record);
         writeln!(
             out,
             "{:>10} {:>10} |{bar}| {}{}{}{}",

@@ -190,12 +190,16 @@ impl Ledger {
         }
     }
 
-    /// Ends the run: deletions finished, the status recorded, the space
-    /// reserve held again (unless a dry run).
+    /// Ends the run: deletions finished, the status recorded, the record
+    /// dictionaries of an emptied spool dropped (writers put theirs back),
+    /// the space reserve held again (unless a dry run).
     pub(crate) fn close(&mut self, succeeded: bool) -> anyhow::Result<()> {
         self.finish_deletes()?;
         self.status(succeeded, true);
         if self.deleter.is_some() {
+            if let Err(e) = self.reader.drop_dictionaries_if_empty() {
+                tracing::debug!(error = %e, "record dictionaries kept");
+            }
             // Space freed by this run: hold the reserve again for next time.
             self.reader.restore_reserve();
         }

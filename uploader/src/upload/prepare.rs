@@ -13,6 +13,7 @@ use tracespool_spool::{now_ns, ClockSample, LeasedSpan, SampleSource, SpoolOptio
 use crate::clock_repair::{shift_span, ClockBook, Timing};
 use crate::compression::Compression;
 use crate::destination::{Framing, Piece, PieceWriter};
+use crate::records::learn_dictionaries;
 use crate::repair::{is_expired, sent_ids};
 
 /// One span of a prepared batch: its row, and its piece of the batch's
@@ -195,6 +196,7 @@ pub(crate) fn prepare_loop(
             continue;
         };
         cursor = last;
+        learn_dictionaries(&mut decoder, &reader, lease.iter().map(|l| &l.record[..]));
         // Samples recorded since the last batch (by recorders, or by this
         // uploader after a server's Date).
         match reader.clock_samples(clocks.last_id()) {
