@@ -33,10 +33,10 @@
 
 use std::collections::HashMap;
 
-use crate::record::{DecodeError, EncodeError, MAX_RECORD_BYTES};
-
-/// The version [`RecordCompressor`] writes.
-pub const COMPRESSED_VERSION: u8 = 4;
+use crate::envelope::{
+    DecodeError, EncodeError, COMPRESSED_VERSION, HEADER_LEN_V2, MAX_RECORD_BYTES, RECORD_MAGIC,
+    RECORD_VERSION,
+};
 
 /// A dictionary is at most this large.
 pub const MAX_DICTIONARY_BYTES: usize = 16 << 10;
@@ -51,9 +51,6 @@ const FRAME_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 /// The compression level: zstd's fastest that still finds the repeats.
 const LEVEL: i32 = 1;
 
-/// Magic, version and checksum: the header versions 2 to 4 share.
-const HEADER_LEN: usize = 9;
-
 /// The size [`build_dictionary`] aims at: as small as keeps a loadgen
 /// record as small (64 bytes with 8 KiB, as with 16 KiB).
 const TRAINED_DICTIONARY_BYTES: usize = 8 << 10;
@@ -66,8 +63,8 @@ const TRAINED_DICTIONARY_BYTES: usize = 8 << 10;
 pub fn build_dictionary<'a>(records: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
     let payloads: Vec<&[u8]> = records
         .into_iter()
-        .filter(|r| r.len() > HEADER_LEN && r[4] == crate::record::RECORD_VERSION)
-        .map(|r| &r[HEADER_LEN..])
+        .filter(|r| r.len() > HEADER_LEN_V2 && r[4] == RECORD_VERSION)
+        .map(|r| &r[HEADER_LEN_V2..])
         .collect();
     let sizes: Vec<usize> = payloads.iter().map(|p| p.len()).collect();
     let joined = payloads.concat();
@@ -123,14 +120,14 @@ pub fn dictionary_id(dictionary: &[u8]) -> u32 {
 /// The id of the dictionary a version-4 `record` was compressed with;
 /// `None` for other versions and for records too short to name one.
 pub fn record_dictionary(record: &[u8]) -> Option<u32> {
-    if record.len() < HEADER_LEN + 4 || record[..4] != crate::record::RECORD_MAGIC {
+    if record.len() < HEADER_LEN_V2 + 4 || record[..4] != RECORD_MAGIC {
         return None;
     }
     if record[4] != COMPRESSED_VERSION {
         return None;
     }
     let mut id = [0u8; 4];
-    id.copy_from_slice(&record[HEADER_LEN..HEADER_LEN + 4]);
+    id.copy_from_slice(&record[HEADER_LEN_V2..HEADER_LEN_V2 + 4]);
     Some(u32::from_le_bytes(id))
 }
 
@@ -173,10 +170,10 @@ impl RecordCompressor {
 
     /// Appends to `out` the version-4 form of the version-3 `record`.
     pub fn compress_into(&mut self, record: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        if record.len() < HEADER_LEN || record[4] != crate::record::RECORD_VERSION {
+        if record.len() < HEADER_LEN_V2 || record[4] != RECORD_VERSION {
             return Err(EncodeError::Codec("not a version-3 record".into()));
         }
-        let payload = &record[HEADER_LEN..];
+        let payload = &record[HEADER_LEN_V2..];
         self.frame.clear();
         self.frame
             .reserve(zstd::zstd_safe::compress_bound(payload.len()));
@@ -189,7 +186,7 @@ impl RecordCompressor {
         out.extend_from_slice(&record[..4]);
         out.push(COMPRESSED_VERSION);
         // The checksum of the version-3 payload, as it was.
-        out.extend_from_slice(&record[5..HEADER_LEN]);
+        out.extend_from_slice(&record[5..HEADER_LEN_V2]);
         out.extend_from_slice(&self.dictionary_id.to_le_bytes());
         out.extend_from_slice(&self.frame[FRAME_MAGIC.len()..]);
         Ok(())
@@ -239,9 +236,9 @@ impl Dictionaries {
     pub(crate) fn open(&mut self, record: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
         let id = record_dictionary(record).ok_or(DecodeError::Truncated { len: record.len() })?;
         let mut stored = [0u8; 4];
-        stored.copy_from_slice(&record[5..HEADER_LEN]);
+        stored.copy_from_slice(&record[5..HEADER_LEN_V2]);
         let stored = u32::from_le_bytes(stored);
-        let frame = &record[HEADER_LEN + 4..];
+        let frame = &record[HEADER_LEN_V2 + 4..];
         let d = self
             .by_id
             .get_mut(&id)

@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 mod compressed;
+mod envelope;
 mod fast;
 mod ids;
 mod model;
@@ -40,7 +41,11 @@ mod v1;
 
 pub use compressed::{
     build_dictionary, dictionary_id, record_dictionary, Dictionaries, RecordCompressor,
-    COMPRESSED_VERSION, MAX_DICTIONARY_BYTES,
+    MAX_DICTIONARY_BYTES,
+};
+pub use envelope::{
+    DecodeError, EncodeError, COMPRESSED_VERSION, MAX_RECORD_BYTES, NEWEST_RECORD_VERSION,
+    RECORD_MAGIC, RECORD_VERSION,
 };
 pub use ids::{ParseIdError, SpanId, TraceId};
 pub use model::is_blank;
@@ -50,7 +55,6 @@ pub use model::{
     TRACE_FLAG_SAMPLED, UNNAMED_SPAN,
 };
 pub use record::{
-    decode_record, decode_record_with, encode_with_bincode, peek_version, DecodeError, EncodeError,
-    RecordDecoder, RecordEncoder, MAX_RECORD_BYTES, NEWEST_RECORD_VERSION, RECORD_MAGIC,
-    RECORD_VERSION,
+    decode_record, decode_record_with, encode_with_bincode, peek_version, RecordDecoder,
+    RecordEncoder,
 };
