@@ -25,6 +25,7 @@ mod clock_repair;
 mod compression;
 mod config_check;
 mod destination;
+mod endpoint;
 mod http;
 mod inspect;
 mod own_clock;

@@ -27,6 +27,7 @@
 use tracespool_spool::{ClockSample, SampleSource};
 
 use crate::clock_repair::{ClockBook, NOT_BEFORE_NS};
+use crate::endpoint::is_google;
 
 /// Whose `Date` to trust.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,16 +54,6 @@ pub fn trusts_server(policy: ServerClock, endpoint: &str, local_wall_ns: i64) ->
         ServerClock::Ignore => false,
         ServerClock::Auto => is_google(endpoint) || local_wall_ns < NOT_BEFORE_NS,
     }
-}
-
-fn is_google(endpoint: &str) -> bool {
-    reqwest::Url::parse(endpoint)
-        .ok()
-        .and_then(|u| {
-            u.host_str()
-                .map(|h| h == "googleapis.com" || h.ends_with(".googleapis.com"))
-        })
-        .unwrap_or(false)
 }
 
 /// The sample the uploader should record, if any: `own` is this machine's

@@ -78,13 +78,7 @@ impl Destination for Otlp {
     }
 
     fn expires_old_spans(&self, endpoint: &str) -> bool {
-        reqwest::Url::parse(endpoint)
-            .ok()
-            .and_then(|u| {
-                u.host_str()
-                    .map(|h| h == "googleapis.com" || h.ends_with(".googleapis.com"))
-            })
-            .unwrap_or(false)
+        crate::endpoint::is_google(endpoint)
     }
 
     fn piece_writer(&self, project: &str, opts: ConvertOptions) -> Box<dyn PieceWriter> {
