@@ -260,8 +260,8 @@ fn quarantined_and_corrupt_rows_are_shown_not_fatal() {
     assert_eq!(v["pending"]["spans"], 0);
     assert_eq!(v["counters"]["purged"], 10);
     assert_eq!(v["counters"]["requeued"], 1);
-    // requeue/purge need a choice.
-    assert_eq!(ts(&["purge"], &spool).status.code(), Some(78));
+    // requeue/purge need a choice: a usage error.
+    assert_eq!(ts(&["purge"], &spool).status.code(), Some(64));
 }
 
 #[test]

@@ -16,6 +16,7 @@ mod damaged_records_are_quarantined_not_uploaded;
 mod golden_spool_opens_inspects_and_uploads;
 mod inspect_commands_report_what_the_spool_holds;
 mod otel_spans_reach_cloud_trace_field_by_field;
+mod otlp_requests_fit_googles_quotas_behind_a_collector;
 mod paths_that_are_not_spools_exit_78;
 mod read_only_copies_can_be_inspected;
 mod readme_commands_work_as_written;

@@ -379,16 +379,20 @@ fn dry_run_doctor_and_export_speak_otlp() {
 }
 
 #[test]
-fn otlp_configuration_errors_exit_78() {
+fn otlp_configuration_errors_exit_78_and_usage_errors_64() {
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("e.spool");
     record_spans(&spool, 1);
     let not_pem = dir.path().join("ca.pem");
     std::fs::write(&not_pem, "not a certificate").unwrap();
-    for (flags, why) in [
-        (vec!["--ca-cert", not_pem.to_str().unwrap()], "--ca-cert"),
-        (vec!["--header", "no-equals-sign"], "NAME=VALUE"),
-        (vec!["--compression", "brotli"], "brotli"),
+    for (flags, why, code) in [
+        (
+            vec!["--ca-cert", not_pem.to_str().unwrap()],
+            "--ca-cert",
+            78,
+        ),
+        (vec!["--header", "no-equals-sign"], "NAME=VALUE", 64),
+        (vec!["--compression", "brotli"], "brotli", 64),
     ] {
         let out = Command::new(BIN)
             .args(["upload", "--once", "--sink", "otlp", "--no-auth"])
@@ -397,7 +401,7 @@ fn otlp_configuration_errors_exit_78() {
             .args(&flags)
             .output()
             .unwrap();
-        let err = cli::expect_exit(&out, 78);
+        let err = cli::expect_exit(&out, code);
         assert!(err.contains(why), "{why}: {err}");
     }
 }

@@ -326,7 +326,7 @@ fn configuration_errors_exit_78_and_a_second_uploader_exits_69() {
         &key,
         &["--once", "--batch-size", "0"],
     ));
-    assert_eq!(out.status.code(), Some(78));
+    assert_eq!(out.status.code(), Some(64), "a usage error");
 
     let lock = tracespool_spool::UploaderLock::try_acquire(&t.spool)
         .unwrap()

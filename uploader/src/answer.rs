@@ -127,6 +127,67 @@ pub fn classify_transport(reason: String, sent: bool) -> Decision {
 /// The longest message kept from a server's answer, in bytes.
 pub const MESSAGE_BYTES: usize = 1000;
 
+/// The most of an error body quoted when it is not in a format a
+/// destination knows (plain text, other JSON).
+pub const BODY_TEXT_BYTES: usize = 200;
+
+/// The first [`BODY_TEXT_BYTES`] of an error body that is text (plain
+/// text or JSON), on one line; `None` for an empty or binary body.
+pub fn body_text(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return None;
+    }
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.is_empty() {
+        return None;
+    }
+    let cut = crate::repair::cut(&one_line, BODY_TEXT_BYTES);
+    Some(if cut.len() < one_line.len() {
+        format!("{cut}…")
+    } else {
+        cut.to_owned()
+    })
+}
+
+/// `text` with every one of `secrets` (a token, header values) replaced
+/// by `<redacted>`: what a server echoes never reaches a log.
+pub fn redact(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_owned();
+    for s in secrets {
+        if s.len() >= 4 && out.contains(s) {
+            out = out.replace(s, "<redacted>");
+        }
+    }
+    out
+}
+
+impl Decision {
+    /// The decision with `secrets` redacted from its texts.
+    pub fn redacted(self, secrets: &[&str]) -> Decision {
+        match self {
+            Decision::Quarantine(r) => Decision::Quarantine(redact(&r, secrets)),
+            Decision::PartiallyDelivered { rejected, message } => Decision::PartiallyDelivered {
+                rejected,
+                message: redact(&message, secrets),
+            },
+            Decision::Retry {
+                min_wait,
+                ambiguous,
+                reason,
+            } => Decision::Retry {
+                min_wait,
+                ambiguous,
+                reason: redact(&reason, secrets),
+            },
+            d => d,
+        }
+    }
+}
+
 /// The `error.message` of a Google REST error body, cut to
 /// [`MESSAGE_BYTES`].
 pub fn google_error_message(body: &str) -> Option<String> {
@@ -293,6 +354,47 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon", 0), None);
+    }
+
+    #[test]
+    fn other_error_bodies_are_quoted_on_one_line_and_secrets_redacted() {
+        assert_eq!(
+            body_text(b"Invalid token\n").as_deref(),
+            Some("Invalid token")
+        );
+        assert_eq!(
+            body_text(
+                br#"{"detail": "queue full,
+  try later"}"#
+            )
+            .as_deref(),
+            Some(r#"{"detail": "queue full, try later"}"#)
+        );
+        let long = "x".repeat(500);
+        let quoted = body_text(long.as_bytes()).unwrap();
+        assert!(quoted.starts_with(&"x".repeat(BODY_TEXT_BYTES)) && quoted.ends_with('…'));
+        assert_eq!(body_text(b""), None);
+        assert_eq!(body_text(b"  \n"), None);
+        assert_eq!(
+            body_text(&[0x1f, 0x8b, 0x08, 0x00]),
+            None,
+            "gzip is not text"
+        );
+        assert_eq!(body_text(&[0xff, 0xfe]), None);
+        let d = Decision::Retry {
+            min_wait: Duration::ZERO,
+            ambiguous: false,
+            reason: "HTTP 401: bad key fleet-secret-123 for Bearer ya29.tok".into(),
+        }
+        .redacted(&["fleet-secret-123", "ya29.tok", ""]);
+        assert_eq!(
+            d,
+            Decision::Retry {
+                min_wait: Duration::ZERO,
+                ambiguous: false,
+                reason: "HTTP 401: bad key <redacted> for Bearer <redacted>".into(),
+            }
+        );
     }
 
     #[test]

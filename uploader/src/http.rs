@@ -68,6 +68,23 @@ pub fn http_client(timeout: Duration, ca_cert: Option<&Path>) -> anyhow::Result<
     b.build().context("build the HTTP client")
 }
 
+/// An error with its causes, `outer: cause: root cause` (reqwest's own
+/// message is "error sending request"; the cause says "Connection
+/// refused"). reqwest's messages name the URL, never the headers.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let s_text = s.to_string();
+        if !out.ends_with(&s_text) {
+            out.push_str(": ");
+            out.push_str(&s_text);
+        }
+        src = s.source();
+    }
+    out
+}
+
 /// The certificates of a PEM file (a bundle may hold several).
 pub fn read_ca_certs(p: &Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
     let pem =

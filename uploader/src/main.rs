@@ -36,13 +36,11 @@ mod timefmt;
 mod upload;
 mod value_text;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use cli::exit::EXIT_CONFIG;
 use cli::logging::LogFormat;
 
 #[derive(Parser, Debug)]
@@ -72,8 +70,8 @@ enum Cmd {
     Upload(upload::command::UploadArgs),
     /// Summary of a spool: counts, states, drops, upload status.
     Inspect {
-        /// The spool file.
-        spool: PathBuf,
+        #[command(flatten)]
+        spool: cli::spool_arg::SpoolArg,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -105,7 +103,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ => EXIT_CONFIG,
+                _ => cli::exit::EXIT_USAGE,
             };
             let _ = e.print();
             return ExitCode::from(code);
@@ -128,7 +126,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.cmd {
         Cmd::Upload(a) => runtime()?.block_on(upload::command::upload(a)),
-        Cmd::Inspect { spool, json, check } => inspect::status::inspect(&spool, json, check),
+        Cmd::Inspect { spool, json, check } => inspect::status::inspect(spool.path(), json, check),
         Cmd::Recover(a) => inspect::recover::recover(a),
         Cmd::Spans(a) => inspect::spans::spans(a),
         Cmd::Trace(a) => inspect::trace::trace(a),
@@ -136,5 +134,18 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Cmd::Requeue(a) => inspect::maintain::requeue(a),
         Cmd::Purge(a) => inspect::maintain::purge(a),
         Cmd::Doctor(a) => runtime()?.block_on(inspect::doctor::doctor(a)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        // clap's own checks of every subcommand (a positional order, a
+        // group, a conflicting name), which otherwise fire only when that
+        // subcommand runs.
+        super::Cli::command().debug_assert();
     }
 }

@@ -49,6 +49,7 @@ pub(super) fn handle_batch_write(req: Request, state: &Shared) -> Reply {
     match fault {
         Some(Fault::Reset) => return Reply::Reset,
         Some(Fault::BrokenConnection) => return Reply::Broken,
+        Some(Fault::Body(status, body)) => return super::reply::text_reply(status, body),
         Some(Fault::Status(code, ra)) => {
             let status = match code {
                 429 => "RESOURCE_EXHAUSTED",

@@ -227,6 +227,23 @@ impl StandIn {
             .collect();
     }
 
+    /// The OTLP route acts as a collector that forwards to Google's
+    /// Telemetry API: 200 at once, then a request over Google's quotas (a
+    /// ResourceSpans of more than 8,192 attributes, more than 1,024
+    /// resource attributes, a body over the 4 MiB a gRPC hop takes) is lost
+    /// ([`StandIn::lost_after_200`]), as a real collector loses it.
+    pub fn otlp_collector_forwarding_to_google(&self) {
+        let mut st = self.state.0.lock().unwrap();
+        st.otlp.collector = true;
+        st.otlp.forwards_to_google = true;
+    }
+
+    /// Why requests answered 200 were lost after (see
+    /// [`StandIn::otlp_collector_forwarding_to_google`]).
+    pub fn lost_after_200(&self) -> Vec<String> {
+        self.state.0.lock().unwrap().lost_after_200.clone()
+    }
+
     /// Keeps the first `max` request bodies from now on
     /// ([`StandIn::kept_requests`]).
     pub fn keep_request_bodies(&self, max: usize) {

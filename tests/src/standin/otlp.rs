@@ -16,6 +16,11 @@
 //!   1024 attributes (span, event, link, scope, resource), 256 events, 128
 //!   links with valid ids, a known status code. One invalid span fails the
 //!   whole request (400, a `google.rpc.Status` body).
+//! * Quotas (Telemetry API mode): at most 8,192 attributes per
+//!   ResourceSpans, its resource's, scopes', spans', events' and links'
+//!   together (400 otherwise). A collector forwarding to Google
+//!   ([`StandIn::otlp_collector_forwarding_to_google`]) answers 200 and
+//!   loses such a request, and one over 4 MiB (a gRPC hop's default).
 //! * Poisoned span ids ([`StandIn::poison`]) are refused by a partial
 //!   success (200 with `rejected_spans`), the rest accepted; the message
 //!   names their span ids unless [`StandIn::otlp_partial_success_anonymous`].
@@ -166,6 +171,39 @@ fn check_span(s: &Span, as_of: Option<u64>) -> Result<(), String> {
     Ok(())
 }
 
+/// Attributes of a ResourceSpans, its children's included, as the
+/// Telemetry API counts them.
+fn resource_spans_attributes(rs: &opentelemetry_proto::tonic::trace::v1::ResourceSpans) -> usize {
+    rs.resource.as_ref().map_or(0, |r| r.attributes.len())
+        + rs.scope_spans
+            .iter()
+            .map(|ss| {
+                ss.scope.as_ref().map_or(0, |s| s.attributes.len())
+                    + ss.spans
+                        .iter()
+                        .map(|s| {
+                            s.attributes.len()
+                                + s.events.iter().map(|e| e.attributes.len()).sum::<usize>()
+                                + s.links.iter().map(|l| l.attributes.len()).sum::<usize>()
+                        })
+                        .sum::<usize>()
+            })
+            .sum::<usize>()
+}
+
+/// The Telemetry API's quotas per ResourceSpans.
+fn check_quotas(request: &ExportTraceServiceRequest) -> Result<(), String> {
+    for rs in &request.resource_spans {
+        let n = resource_spans_attributes(rs);
+        if n > 8192 {
+            return Err(format!(
+                "a ResourceSpans carries {n} attributes with its children, at most 8192"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -206,6 +244,7 @@ pub(super) fn handle_otlp(req: crate::http::Request, state: &Shared) -> crate::h
     match fault {
         Some(Fault::Reset) => return Reply::Reset,
         Some(Fault::BrokenConnection) => return Reply::Broken,
+        Some(Fault::Body(status, body)) => return super::reply::text_reply(status, body),
         Some(Fault::Status(code, ra)) => {
             let grpc = match code {
                 429 => 8,
@@ -254,6 +293,27 @@ pub(super) fn handle_otlp(req: crate::http::Request, state: &Shared) -> crate::h
         Ok(r) => r,
         Err(e) => return reject(format!("not an ExportTraceServiceRequest: {e}")),
     };
+    if mode.forwards_to_google {
+        // Answered 200 already, as a collector does; Google's verdict
+        // comes after.
+        let over = if body.len() > 4 << 20 {
+            Err(format!("{} bytes, over a gRPC hop's 4 MiB", body.len()))
+        } else {
+            check_quotas(&request)
+        };
+        if let Err(why) = over {
+            state.0.lock().unwrap().lost_after_200.push(why);
+            return proto_reply(
+                200,
+                ExportTraceServiceResponse::default().encode_to_vec(),
+                None,
+            );
+        }
+    } else if !mode.collector {
+        if let Err(why) = check_quotas(&request) {
+            return reject(why);
+        }
+    }
     let as_of = as_of.unwrap_or_else(now_s);
     let mut accepted = Vec::new();
     let mut rejected_ids = Vec::new();

@@ -21,6 +21,9 @@ pub enum Fault {
     Slow(Duration),
     /// Answer 401 UNAUTHENTICATED (the token is valid; as after a revocation).
     Unauthorized,
+    /// Answer this status with this body (`text/plain`, or JSON when it
+    /// starts with `{`), as a proxy or a non-Google receiver does.
+    Body(u16, String),
 }
 
 #[derive(Default)]
@@ -55,6 +58,8 @@ pub(super) struct State {
     /// Request bodies as received, with their content headers, when asked
     /// (up to the given number).
     pub(super) kept_bodies: Option<(usize, Vec<KeptRequest>)>,
+    /// Why requests a forwarding collector answered 200 were lost after.
+    pub(super) lost_after_200: Vec<String>,
 }
 
 /// A request body as it arrived, with the headers that say how to read
@@ -78,6 +83,11 @@ pub(super) struct OtlpMode {
     pub(super) required_headers: Vec<(String, String)>,
     /// Partial successes do not name the rejected spans.
     pub(super) anonymous_partial: bool,
+    /// A collector that forwards to Google's Telemetry API: it answers 200
+    /// at once, and a request Google would refuse for its quotas is lost
+    /// after that 200 (its spans are not accepted; counted in
+    /// `lost_after_200`).
+    pub(super) forwards_to_google: bool,
 }
 
 pub(super) type Shared = Arc<(Mutex<State>, Condvar)>;

@@ -4,10 +4,14 @@
 //! |---|---|
 //! | 0 | done (for `upload --once`: nothing left pending; after SIGTERM/SIGINT; a closed pipe) |
 //! | 1 | unexpected error |
+//! | 64 | usage error: an unknown flag, a missing or malformed argument (also from the environment), as `EX_USAGE` |
 //! | 69 | another uploader holds the spool |
 //! | 75 | spans remain because the network, credentials or server were not available (cron may simply try again later) |
-//! | 78 | configuration error (bad flags, unreadable spool, not a spool, no project, a damaged spool) |
+//! | 78 | configuration error (an unreadable key or spool, not a spool, no project, a damaged spool, a network file system) |
 
+/// Exit code: the command line (or an environment variable standing for
+/// a flag) is malformed.
+pub const EXIT_USAGE: u8 = 64;
 /// Exit code: another uploader holds the spool.
 pub const EXIT_LOCKED: u8 = 69;
 /// Exit code: spans remain (offline, no credentials, server refusing).
@@ -41,8 +45,9 @@ pub fn report(e: &anyhow::Error) -> u8 {
         eprintln!("tracespool: {}", x.message);
         return x.code;
     }
-    // The whole chain, once.
-    eprintln!("tracespool: {e:#}");
+    // The whole chain, each cause once (a cause its outer message already
+    // quotes is not repeated).
+    eprintln!("tracespool: {}", crate::http::error_chain(e.as_ref()));
     let damaged = e.chain().any(|c| {
         c.downcast_ref::<tracespool_spool::SpoolError>()
             .is_some_and(|s| s.is_corrupt())

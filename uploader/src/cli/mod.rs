@@ -8,6 +8,7 @@ pub(crate) mod cloud;
 pub(crate) mod exit;
 pub(crate) mod logging;
 pub(crate) mod project;
+pub(crate) mod spool_arg;
 
 /// A `--resource-labels` regex.
 pub fn parse_key_regex(s: &str) -> Result<regex::Regex, String> {

@@ -54,6 +54,9 @@ pub(crate) struct Piece {
     pub(crate) range: Range<usize>,
     pub(crate) resource: u16,
     pub(crate) scope: u16,
+    /// The attributes the piece carries, its events' and links' included
+    /// (for destinations that limit them per group; 0 otherwise).
+    pub(crate) attributes: u32,
 }
 
 /// Writes the spans of one batch as pieces of its buffer (on the
@@ -126,6 +129,11 @@ pub(crate) trait Destination: Sync {
     /// ([`crate::repair::is_expired`]) are dropped before sending, counted
     /// as `upload_expired`, for this endpoint.
     fn expires_old_spans(&self, endpoint: &str) -> bool;
+    /// The largest request body (uncompressed) to send, if any: a batch
+    /// whose body is larger goes out in parts, each within it.
+    fn max_request_bytes(&self) -> Option<usize> {
+        None
+    }
     /// A writer of request bodies for `project` (empty: none).
     fn piece_writer(&self, project: &str, opts: ConvertOptions) -> Box<dyn PieceWriter>;
     /// What a 2xx body means: delivered, or a partial success.

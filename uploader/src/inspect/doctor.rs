@@ -113,7 +113,7 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
         ok: answer.is_ok() && !refused,
         detail: match &answer {
             Ok(r) => format!("{target} answered HTTP {}", r.status().as_u16()),
-            Err(e) => format!("{target}: {e}"),
+            Err(e) => format!("{target}: {}", crate::http::error_chain(e)),
         },
         fix: if answer.is_err() {
             Some("check the network, proxy, firewall and --ca-cert; spans wait in the spool meanwhile".into())

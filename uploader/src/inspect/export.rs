@@ -4,7 +4,6 @@
 
 use crate::records::RecordReader;
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::Context as _;
 use tracespool_spool::{RowFilter, SpanState};
@@ -47,8 +46,8 @@ impl ExportFormat {
 /// Arguments of `tracespool export`.
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
-    /// The spool file.
-    spool: PathBuf,
+    #[command(flatten)]
+    spool: crate::cli::spool_arg::SpoolArg,
     /// Output format.
     #[arg(long, value_parser = ExportFormat::parser(), default_value = "jsonl")]
     format: ExportFormat,
@@ -66,7 +65,7 @@ pub struct ExportArgs {
 
 /// `tracespool export`.
 pub fn export(a: ExportArgs) -> anyhow::Result<u8> {
-    let r = open_ro(&a.spool)?;
+    let r = open_ro(a.spool.path())?;
     let filter = RowFilter {
         state: a.state,
         oldest_first: true,

@@ -1,6 +1,5 @@
 //! `tracespool requeue` and `tracespool purge`: the two commands that change a spool.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use tracespool_schema::SpanId;
@@ -13,8 +12,8 @@ use crate::cli::exit::ConfigError;
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["span", "all_quarantined"])))]
 pub struct RequeueArgs {
-    /// The spool file.
-    spool: PathBuf,
+    #[command(flatten)]
+    spool: crate::cli::spool_arg::SpoolArg,
     /// A quarantined span: its row number or its span id (16 hex digits).
     #[arg(long)]
     span: Option<String>,
@@ -25,7 +24,7 @@ pub struct RequeueArgs {
 
 /// `tracespool requeue`.
 pub fn requeue(a: RequeueArgs) -> anyhow::Result<u8> {
-    let mut r = open_rw(&a.spool)?;
+    let mut r = open_rw(a.spool.path())?;
     let n = if a.all_quarantined {
         r.requeue(None)?
     } else {
@@ -58,8 +57,8 @@ pub fn requeue(a: RequeueArgs) -> anyhow::Result<u8> {
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["quarantined", "older_than"])))]
 pub struct PurgeArgs {
-    /// The spool file.
-    spool: PathBuf,
+    #[command(flatten)]
+    spool: crate::cli::spool_arg::SpoolArg,
     /// Delete every quarantined span.
     #[arg(long)]
     quarantined: bool,
@@ -70,7 +69,7 @@ pub struct PurgeArgs {
 
 /// `tracespool purge`.
 pub fn purge(a: PurgeArgs) -> anyhow::Result<u8> {
-    let mut r = open_rw(&a.spool)?;
+    let mut r = open_rw(a.spool.path())?;
     let n = match a.older_than {
         Some(d) => r.purge_ended_before(now_ns().saturating_sub(d.as_nanos() as u64))?,
         None => r.purge_quarantined()?,

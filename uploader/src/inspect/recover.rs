@@ -1,7 +1,6 @@
 //! `tracespool recover`: a damaged spool's readable spans into a fresh one.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::Context as _;
 use serde_json::json;
@@ -12,8 +11,8 @@ use crate::cli::exit::{Exit, EXIT_LOCKED};
 /// Arguments of `tracespool recover`.
 #[derive(clap::Args, Debug)]
 pub struct RecoverArgs {
-    /// The damaged spool file.
-    spool: PathBuf,
+    #[command(flatten)]
+    spool: crate::cli::spool_arg::SpoolArg,
     /// JSON output.
     #[arg(long)]
     json: bool,
@@ -22,7 +21,7 @@ pub struct RecoverArgs {
 /// `tracespool recover`: exits 0 when a fresh spool took the damaged one's
 /// place (whatever was lost is reported), 69 when an uploader holds it.
 pub fn recover(a: RecoverArgs) -> anyhow::Result<u8> {
-    let report = match tracespool_spool::recover(&a.spool, &SpoolOptions::default()) {
+    let report = match tracespool_spool::recover(a.spool.path(), &SpoolOptions::default()) {
         Ok(r) => r,
         Err(RecoverError::Locked(p)) => {
             return Err(Exit {
@@ -47,7 +46,7 @@ pub fn recover(a: RecoverArgs) -> anyhow::Result<u8> {
         serde_json::to_writer_pretty(
             &mut out,
             &json!({
-                "spool": a.spool.display().to_string(),
+                "spool": a.spool.path().display().to_string(),
                 "damaged_kept_as": report.damaged_kept_as.display().to_string(),
                 "pending_rows": report.pending_rows,
                 "quarantined_rows": report.quarantined_rows,
@@ -65,7 +64,7 @@ pub fn recover(a: RecoverArgs) -> anyhow::Result<u8> {
             "recovered      {} pending and {} quarantined spans into {}",
             report.pending_rows,
             report.quarantined_rows,
-            a.spool.display()
+            a.spool.path().display()
         )?;
         writeln!(
             out,

@@ -2,7 +2,6 @@
 
 use crate::records::RecordReader;
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::Context as _;
 use serde_json::{json, Value};
@@ -37,8 +36,8 @@ pub(crate) fn parse_since(s: &str) -> Result<u64, String> {
 /// Arguments of `tracespool spans`.
 #[derive(clap::Args, Debug)]
 pub struct SpansArgs {
-    /// The spool file.
-    spool: PathBuf,
+    #[command(flatten)]
+    spool: crate::cli::spool_arg::SpoolArg,
     /// Only this trace (32 hex digits).
     #[arg(long)]
     trace: Option<TraceId>,
@@ -148,7 +147,7 @@ pub(crate) fn row_json(row: &SpanRow, records: &mut RecordReader<'_>) -> Value {
 
 /// `tracespool spans`.
 pub fn spans(a: SpansArgs) -> anyhow::Result<u8> {
-    let r = open_ro(&a.spool)?;
+    let r = open_ro(a.spool.path())?;
     let filter = RowFilter {
         trace_id: a.trace.map(|t| t.0),
         name_glob: a.name.clone(),

@@ -47,6 +47,8 @@ pub fn inspect(spool: &Path, as_json: bool, check: bool) -> anyhow::Result<u8> {
         })
     };
     let c = |k: Counter| counters.get(&k).copied().unwrap_or(0);
+    // An error is current unless a success came after it.
+    let error_is_current = last_error.is_some() && last_error_at > last_success;
     let size = file_size(spool);
     let wal = file_size(&with_suffix(spool, "-wal"));
     let dictionaries = r.dictionaries()?.len();
@@ -87,6 +89,7 @@ pub fn inspect(spool: &Path, as_json: bool, check: bool) -> anyhow::Result<u8> {
             "last_success": last_success.map(rfc3339_nanos),
             "last_error": last_error,
             "last_error_at": last_error_at.map(rfc3339_nanos),
+            "last_error_is_current": error_is_current,
         },
     });
     let mut out = std::io::stdout().lock();
@@ -179,9 +182,23 @@ pub fn inspect(spool: &Path, as_json: bool, check: bool) -> anyhow::Result<u8> {
         }
     )?;
     writeln!(out, "last attempt   {}", t(last_attempt))?;
-    writeln!(out, "last success   {}", t(last_success))?;
-    if let Some(e) = last_error {
-        writeln!(out, "last error     {} at {}", e, t(last_error_at))?;
+    // In the order they happened: the newest last.
+    let success_line = format!("last success   {}", t(last_success));
+    match last_error {
+        Some(e) if error_is_current => {
+            writeln!(out, "{success_line}")?;
+            writeln!(out, "last error     {} at {}", e, t(last_error_at))?;
+        }
+        Some(e) => {
+            writeln!(
+                out,
+                "last error     {} at {} (before the last success)",
+                e,
+                t(last_error_at)
+            )?;
+            writeln!(out, "{success_line}")?;
+        }
+        None => writeln!(out, "{success_line}")?,
     }
     Ok(0)
 }

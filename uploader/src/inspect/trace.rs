@@ -3,7 +3,6 @@
 use crate::records::RecordReader;
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
 
 use serde_json::json;
 use tracespool_schema::{TimeEventKind, TraceId};
@@ -17,7 +16,7 @@ use crate::cli::exit::ConfigError;
 #[derive(clap::Args, Debug)]
 pub struct TraceArgs {
     /// The spool file.
-    spool: PathBuf,
+    spool: std::path::PathBuf,
     /// The trace id (32 hex digits).
     trace_id: TraceId,
     /// Show each span's attributes.

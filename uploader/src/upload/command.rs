@@ -1,7 +1,6 @@
 //! `tracespool upload`: its flags, the checks that exit 78 before any
 //! traffic, the uploader lock, signals, and the run.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,9 +21,8 @@ use crate::own_clock::ServerClock;
 /// Arguments of `tracespool upload`.
 #[derive(clap::Args, Debug)]
 pub struct UploadArgs {
-    /// The spool file.
-    #[arg(long)]
-    spool: PathBuf,
+    #[command(flatten)]
+    spool: crate::cli::spool_arg::SpoolArg,
     /// Send what is pending, then exit (for cron).
     #[arg(long)]
     once: bool,
@@ -92,7 +90,7 @@ pub struct UploadArgs {
 /// another uploader holds the spool; configuration errors exit 78 before
 /// any traffic.
 pub async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
-    tracespool_spool::check_spool_path(&a.spool).context("open the spool")?;
+    tracespool_spool::check_spool_path(a.spool.path()).context("open the spool")?;
     // Mistakes exit 78 now, before any traffic, even with nothing pending.
     let endpoint = a.cloud.endpoint();
     crate::config_check::check_endpoint(&endpoint)?;
@@ -137,11 +135,11 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
     let _lock = if a.dry_run {
         None
     } else {
-        match UploaderLock::try_acquire(&a.spool).context("take the uploader lock")? {
+        match UploaderLock::try_acquire(a.spool.path()).context("take the uploader lock")? {
             Some(l) => Some(l),
             None if a.wait_for_lock => {
-                tracing::info!(spool = %a.spool.display(), "another uploader holds the spool; waiting");
-                let path = a.spool.clone();
+                tracing::info!(spool = %a.spool.path().display(), "another uploader holds the spool; waiting");
+                let path = a.spool.path().to_owned();
                 let mut sd = shutdown_rx.clone();
                 tokio::select! {
                     l = tokio::task::spawn_blocking(move || UploaderLock::acquire(&path)) => {
@@ -155,8 +153,8 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
                     code: EXIT_LOCKED,
                     message: format!(
                         "{}: another uploader is working on this spool (lock {}); exiting",
-                        a.spool.display(),
-                        tracespool_spool::lock_path(&a.spool).display()
+                        a.spool.path().display(),
+                        tracespool_spool::lock_path(a.spool.path()).display()
                     ),
                 }
                 .into())
@@ -168,10 +166,10 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
     let _watcher = if a.once || a.dry_run {
         None
     } else {
-        watch_spool(&a.spool, wake.clone())
+        watch_spool(a.spool.path(), wake.clone())
     };
     let cfg = UploadConfig {
-        spool: a.spool.clone(),
+        spool: a.spool.path().to_owned(),
         once: a.once,
         project,
         sink: a.cloud.sink,

@@ -227,10 +227,18 @@ impl Delivery {
         if batch.spans.is_empty() {
             return Ok(Ok(()));
         }
-        // Send in order; a split pushes its halves.
+        // Send in order; a split pushes its halves: a run over the
+        // destination's largest request before it is sent, after a 400 or
+        // 413 otherwise.
+        let max_raw = self.sink.max_request_bytes();
         let mut stack = vec![(0usize, batch.spans.len())];
         while let Some((a, b)) = stack.pop() {
-            let body = batch.part(a..b, self.compression);
+            let Some(body) = batch.part(a..b, self.compression, max_raw) else {
+                let m = a + (b - a) / 2;
+                stack.push((m, b));
+                stack.push((a, m));
+                continue;
+            };
             match self.send_run(body, &batch.spans[a..b]).await? {
                 Ok(Some(mid)) => {
                     let m = a + mid;
@@ -336,9 +344,6 @@ impl Delivery {
                     }
                 }
             }
-            self.stats.requests += 1;
-            self.stats.bytes_sent += body.len() as u64;
-            self.ledger.bytes_sent(body.len() as u64);
             let answer = {
                 let mut sd = self.shutdown.clone();
                 let post = self.sender.post(&token, body.clone());
@@ -355,11 +360,31 @@ impl Delivery {
                     }
                 }
             };
+            // Only requests that reached the server count (not one refused
+            // at connect, or never resolved).
+            if matches!(
+                answer,
+                Answer::Http { .. } | Answer::Transport { sent: true, .. }
+            ) {
+                self.stats.requests += 1;
+                self.stats.bytes_sent += body.len() as u64;
+                self.ledger.bytes_sent(body.len() as u64);
+            }
+            // What a server echoes of the token or a header value never
+            // reaches the log or the spool.
+            let decision = {
+                let secrets: Vec<&str> = std::iter::once(token.as_str())
+                    .chain(self.sender.headers.values().filter_map(|v| v.to_str().ok()))
+                    .collect();
+                self.sink
+                    .classify(&answer, spans.len(), token_fresh)
+                    .redacted(&secrets)
+            };
             drop(token);
             if let Answer::Http { date: Some(d), .. } = &answer {
                 self.server_said(*d)?;
             }
-            match self.sink.classify(&answer, spans.len(), token_fresh) {
+            match decision {
                 Decision::Delivered => {
                     self.delivered(spans)?;
                     return Ok(Ok(None));

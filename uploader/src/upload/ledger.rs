@@ -27,14 +27,22 @@ pub(crate) struct Ledger {
     /// Bytes sent not yet added to the spool's counter.
     unrecorded_bytes: u64,
     last_status: Instant,
+    /// A dry run: the spool is opened read-only and nothing is written.
+    dry_run: bool,
 }
 
 impl Ledger {
-    /// Opens the spool for a run. Unless `dry_run`, deletes the rows a
-    /// killed run had delivered but not yet deleted, and starts the
-    /// deleting thread.
+    /// Opens the spool for a run. Unless `dry_run` (which opens it
+    /// read-only and writes nothing: no status, no counter, no sample),
+    /// deletes the rows a killed run had delivered but not yet deleted,
+    /// and starts the deleting thread.
     pub(crate) fn open(spool: &Path, opts: &SpoolOptions, dry_run: bool) -> anyhow::Result<Self> {
-        let mut reader = SpoolReader::open(spool, opts).context("open the spool")?;
+        let mut reader = if dry_run {
+            SpoolReader::open_read_only(spool)
+        } else {
+            SpoolReader::open(spool, opts)
+        }
+        .context("open the spool")?;
         let deleter = if dry_run {
             None
         } else {
@@ -55,6 +63,7 @@ impl Ledger {
             unrecorded_duplicates: 0,
             unrecorded_bytes: 0,
             last_status: Instant::now() - Duration::from_secs(10),
+            dry_run,
         })
     }
 
@@ -116,6 +125,9 @@ impl Ledger {
 
     /// Adds to a counter now (best effort).
     pub(crate) fn count(&mut self, counter: Counter, n: u64) {
+        if self.dry_run {
+            return;
+        }
         if let Err(e) = self.reader.add_counters(&[(counter, n)]) {
             tracing::debug!(error = %e, counter = counter.name(), "could not count");
         }
@@ -134,6 +146,9 @@ impl Ledger {
 
     /// Records a failed attempt and its reason.
     pub(crate) fn failed(&mut self, reason: &str) {
+        if self.dry_run {
+            return;
+        }
         let now = now_ns().to_string();
         let _ = self.reader.set_meta(&[
             ("last_attempt_ns", &now),
@@ -145,7 +160,7 @@ impl Ledger {
     /// Records the last attempt, and the last success when `succeeded`, with
     /// the counters gathered since (at most once a second unless `force`).
     pub(crate) fn status(&mut self, succeeded: bool, force: bool) {
-        if !force && self.last_status.elapsed() < Duration::from_secs(1) {
+        if self.dry_run || (!force && self.last_status.elapsed() < Duration::from_secs(1)) {
             return;
         }
         self.last_status = Instant::now();

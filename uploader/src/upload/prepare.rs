@@ -37,6 +37,8 @@ pub(crate) struct PreparedBatch {
     pub(crate) undatable: Vec<i64>,
     /// The request body for all of `spans`, as sent (compressed if asked).
     pub(crate) body: bytes::Bytes,
+    /// Its length uncompressed.
+    pub(crate) raw_len: usize,
     /// The pieces of `spans` (for a split).
     pub(crate) buf: bytes::Bytes,
     pub(crate) framing: Box<dyn Framing>,
@@ -52,19 +54,27 @@ pub(crate) enum FromPrep {
 }
 
 impl PreparedBatch {
-    /// The body as sent for `spans[range]` of this batch.
+    /// The body as sent for `spans[range]` of this batch, or `None` when
+    /// it would be over `max_raw` bytes uncompressed and holds more than
+    /// one span (the caller splits the range).
     pub(crate) fn part(
         &self,
         range: std::ops::Range<usize>,
         compression: Compression,
-    ) -> bytes::Bytes {
+        max_raw: Option<usize>,
+    ) -> Option<bytes::Bytes> {
+        let over = |len: usize| range.len() > 1 && max_raw.is_some_and(|m| len > m);
         if range == (0..self.spans.len()) {
-            return self.body.clone();
+            return (!over(self.raw_len)).then(|| self.body.clone());
         }
-        let raw = self
-            .framing
-            .body(&self.buf, &mut self.spans[range].iter().map(|p| &p.piece));
-        compression.apply(raw).into()
+        let raw = self.framing.body(
+            &self.buf,
+            &mut self.spans[range.clone()].iter().map(|p| &p.piece),
+        );
+        if over(raw.len()) {
+            return None;
+        }
+        Some(compression.apply(raw).into())
     }
 }
 
@@ -116,6 +126,7 @@ pub(crate) fn prepare(
     let pieces: Vec<&Piece> = spans.iter().map(|p| &p.piece).collect();
     let (framing, body) = writer.finish(&mut buf, &pieces);
     let buf = bytes::Bytes::from(buf);
+    let raw_len = body.as_ref().map_or(buf.len(), Vec::len);
     let body = match (body, compression) {
         (None, Compression::None) => buf.clone(),
         (Some(b), c) => c.apply(b).into(),
@@ -126,6 +137,7 @@ pub(crate) fn prepare(
         expired,
         undatable,
         body,
+        raw_len,
         buf,
         framing,
         spans,
@@ -148,6 +160,8 @@ pub(crate) struct Plan {
     pub(crate) unsaved_samples: Vec<ClockSample>,
     /// How to open the spool.
     pub(crate) spool_options: SpoolOptions,
+    /// Open it read-only (a dry run).
+    pub(crate) read_only: bool,
 }
 
 /// The preparing thread: leases pending spans oldest first (a cursor on the
@@ -167,12 +181,18 @@ pub(crate) fn prepare_loop(
         as_of,
         unsaved_samples,
         spool_options,
+        read_only,
     } = plan;
     let mut clocks = ClockBook::new();
     for s in unsaved_samples {
         clocks.add_unsaved(s);
     }
-    let reader = match SpoolReader::open(spool, &spool_options) {
+    let opened = if read_only {
+        SpoolReader::open_read_only(spool)
+    } else {
+        SpoolReader::open(spool, &spool_options)
+    };
+    let reader = match opened {
         Ok(r) => r,
         Err(e) => {
             let _ = tx.blocking_send(FromPrep::Failed(e.into()));

@@ -86,6 +86,7 @@ impl Uploader {
             as_of: self.cfg.expiry_as_of_ns,
             unsaved_samples,
             spool_options: self.cfg.spool_options,
+            read_only: self.cfg.dry_run,
         };
         let spool = self.cfg.spool.clone();
         std::thread::Builder::new()

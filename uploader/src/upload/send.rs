@@ -42,14 +42,7 @@ impl Sender {
             }
             Err(e) => {
                 let sent = !e.is_connect();
-                // reqwest's message names the URL, never the headers.
-                let mut reason = e.to_string();
-                let mut src = std::error::Error::source(&e);
-                while let Some(s) = src {
-                    reason.push_str(": ");
-                    reason.push_str(&s.to_string());
-                    src = s.source();
-                }
+                let reason = crate::http::error_chain(&e);
                 Answer::Transport { reason, sent }
             }
         }

@@ -18,7 +18,7 @@ use std::io::Write;
 use tracespool_schema::{Resource, SpanData};
 
 use super::{Destination, Framing, Piece, PieceWriter, Probe};
-use crate::answer::{google_error_message, Decision};
+use crate::answer::{body_text, google_error_message, Decision};
 use crate::compression::Compression;
 use crate::repair::ConvertOptions;
 
@@ -91,7 +91,7 @@ impl Destination for CloudTrace {
     }
 
     fn error_message(&self, body: &[u8]) -> Option<String> {
-        google_error_message(&String::from_utf8_lossy(body))
+        google_error_message(&String::from_utf8_lossy(body)).or_else(|| body_text(body))
     }
 
     fn config_hint(&self) -> &'static str {
@@ -132,6 +132,7 @@ impl PieceWriter for json::SpanJsonWriter {
             range: start..buf.len(),
             resource: 0,
             scope: 0,
+            attributes: 0,
         }
     }
 

@@ -15,7 +15,7 @@
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 
-use crate::answer::{google_error_message, Decision, MESSAGE_BYTES};
+use crate::answer::{body_text, google_error_message, Decision, MESSAGE_BYTES};
 use crate::repair::cut;
 
 /// `google.rpc.Status`, the body of OTLP/HTTP errors (details skipped).
@@ -29,14 +29,22 @@ pub struct RpcStatus {
     pub message: String,
 }
 
-/// The message of an error body: `google.rpc.Status` or Google's JSON,
-/// cut to [`MESSAGE_BYTES`].
+/// The message of an error body: `google.rpc.Status`'s or Google's JSON
+/// error's, cut to [`MESSAGE_BYTES`]; else the body's first bytes when it
+/// is text (a collector's or a proxy's plain text or JSON).
 pub fn error_message(body: &[u8]) -> Option<String> {
-    let msg = match RpcStatus::decode(body) {
-        Ok(s) if !s.message.is_empty() => s.message,
-        _ => google_error_message(std::str::from_utf8(body).ok()?)?,
-    };
-    Some(cut(&msg, MESSAGE_BYTES).to_owned())
+    let text = std::str::from_utf8(body).ok();
+    if let Some(m) = text.and_then(google_error_message) {
+        return Some(cut(&m, MESSAGE_BYTES).to_owned());
+    }
+    // Text is tried before protobuf: many a text body parses as a message.
+    if let Some(t) = body_text(body) {
+        return Some(t);
+    }
+    match RpcStatus::decode(body) {
+        Ok(s) if !s.message.is_empty() => Some(cut(&s.message, MESSAGE_BYTES).to_owned()),
+        _ => None,
+    }
 }
 
 /// What a 2xx body means: a partial success with rejected spans, or

@@ -7,9 +7,19 @@
 //! framed around the pieces with protobuf length prefixes, so a batch
 //! split after a 400 is re-framed from the same pieces, never re-encoded.
 //!
+//! Quotas: a ResourceSpans holds at most 8,192 attributes, its resource's,
+//! scopes', spans', events' and links' together (the Telemetry API's
+//! limit; a collector that forwards a request to Google unchanged gets
+//! it refused after it answered 200, and the spans are lost there). The
+//! spans of one resource therefore go into as many ResourceSpans as their
+//! attributes need. A request body is at most [`MAX_REQUEST_BYTES`]
+//! (uncompressed): a larger batch is sent in parts (see
+//! `upload::deliver`).
+//!
 //! ```text
 //! ExportTraceServiceRequest
-//!   1: ResourceSpans (per distinct resource, in order of first use)
+//!   1: ResourceSpans (per distinct resource, in order of first use; more
+//!      when its spans' attributes pass 8,192)
 //!        1: Resource             (encoded once per resource)
 //!        2: ScopeSpans (per distinct scope of that resource)
 //!             1: InstrumentationScope (encoded once per scope)
@@ -30,11 +40,19 @@ use super::convert;
 use crate::destination::{Framing, Piece};
 use crate::repair::ConvertOptions;
 
+/// The largest request body, uncompressed: 4 MiB, the message size a
+/// gRPC server accepts by default (the OpenTelemetry Collector's OTLP/gRPC
+/// receiver's `max_recv_msg_size_mib`), so that any collector hop, gRPC or
+/// HTTP (20 MiB by default), takes a request unchanged.
+pub(crate) const MAX_REQUEST_BYTES: usize = 4 << 20;
+
 /// A resource or a scope, encoded.
 #[derive(Debug)]
 pub(crate) struct Encoded {
     bytes: Vec<u8>,
     schema_url: String,
+    /// Its attributes.
+    attributes: usize,
 }
 
 /// The resources and scopes the spans of one batch use.
@@ -87,12 +105,14 @@ impl OtlpBatchWriter {
         let resource = self.resource(r);
         let scope = self.scope(&s.scope);
         let start = out.len();
+        let span = convert::span(s, &self.opts);
         // Writing to a Vec cannot fail.
-        let _ = convert::span(s, &self.opts).encode(out);
+        let _ = span.encode(out);
         Piece {
             range: start..out.len(),
             resource,
             scope,
+            attributes: convert::attribute_count(&span) as u32,
         }
     }
 
@@ -100,9 +120,11 @@ impl OtlpBatchWriter {
         let enc = match self.resources.iter().find(|(x, _)| x == r) {
             Some((_, e)) => e.clone(),
             None => {
+                let proto = convert::resource(r, self.project.as_deref());
                 let e = Arc::new(Encoded {
-                    bytes: convert::resource(r, self.project.as_deref()).encode_to_vec(),
+                    bytes: proto.encode_to_vec(),
                     schema_url: r.schema_url.to_string(),
+                    attributes: proto.attributes.len(),
                 });
                 self.resources.push((r.clone(), e.clone()));
                 e
@@ -115,9 +137,11 @@ impl OtlpBatchWriter {
         let enc = match self.scopes.iter().find(|(x, _)| x == s) {
             Some((_, e)) => e.clone(),
             None => {
+                let proto = convert::scope(s);
                 let e = Arc::new(Encoded {
-                    bytes: convert::scope(s).encode_to_vec(),
+                    bytes: proto.encode_to_vec(),
                     schema_url: s.schema_url.to_string(),
+                    attributes: proto.attributes.len(),
                 });
                 self.scopes.push((s.clone(), e.clone()));
                 e
@@ -172,6 +196,14 @@ impl Framing for BatchGroups {
 /// A scope's index and its spans' pieces.
 type ScopeGroup<'a> = (u16, Vec<&'a Piece>);
 
+/// One ResourceSpans of a request: its resource's index, the attributes
+/// it holds so far, and its spans by scope.
+struct ResourceGroup<'a> {
+    resource: u16,
+    attributes: usize,
+    scopes: Vec<ScopeGroup<'a>>,
+}
+
 /// The `ExportTraceServiceRequest` for `pieces` (a subset of a batch's,
 /// in any order) cut from `buf`.
 pub(crate) fn assemble<'a>(
@@ -179,30 +211,50 @@ pub(crate) fn assemble<'a>(
     buf: &[u8],
     pieces: impl IntoIterator<Item = &'a Piece>,
 ) -> Vec<u8> {
-    // Spans per resource, then per scope, in order of first use.
-    let mut by_resource: Vec<(u16, Vec<ScopeGroup<'_>>)> = Vec::new();
+    // Spans per resource, then per scope, in order of first use; a
+    // resource's spans open another ResourceSpans where the open one would
+    // pass the attribute quota.
+    let mut by_resource: Vec<ResourceGroup<'_>> = Vec::new();
     let mut total_piece_bytes = 0;
     for p in pieces {
         total_piece_bytes += p.range.len() + 8;
-        let r = match by_resource.iter().position(|(r, _)| *r == p.resource) {
-            Some(i) => i,
-            None => {
-                by_resource.push((p.resource, Vec::new()));
+        let scope_attributes = groups.scopes[usize::from(p.scope)].attributes;
+        let open = by_resource.iter().rposition(|g| g.resource == p.resource);
+        let fits = |g: &ResourceGroup<'_>| {
+            let new_scope = !g.scopes.iter().any(|(s, _)| *s == p.scope);
+            let cost = p.attributes as usize + if new_scope { scope_attributes } else { 0 };
+            g.attributes + cost <= convert::limits::RESOURCE_SPANS_ATTRIBUTES
+        };
+        let r = match open {
+            Some(i) if fits(&by_resource[i]) => i,
+            _ => {
+                by_resource.push(ResourceGroup {
+                    resource: p.resource,
+                    attributes: groups.resources[usize::from(p.resource)].attributes,
+                    scopes: Vec::new(),
+                });
                 by_resource.len() - 1
             }
         };
-        let scopes = &mut by_resource[r].1;
-        let s = match scopes.iter().position(|(s, _)| *s == p.scope) {
+        let g = &mut by_resource[r];
+        let s = match g.scopes.iter().position(|(s, _)| *s == p.scope) {
             Some(i) => i,
             None => {
-                scopes.push((p.scope, Vec::new()));
-                scopes.len() - 1
+                g.scopes.push((p.scope, Vec::new()));
+                g.attributes += scope_attributes;
+                g.scopes.len() - 1
             }
         };
-        scopes[s].1.push(p);
+        g.attributes += p.attributes as usize;
+        g.scopes[s].1.push(p);
     }
     let mut out = Vec::with_capacity(total_piece_bytes + 256);
-    for (r, scopes) in &by_resource {
+    for ResourceGroup {
+        resource: r,
+        scopes,
+        ..
+    } in &by_resource
+    {
         let res = &groups.resources[usize::from(*r)];
         let scope_lens: Vec<usize> = scopes
             .iter()
@@ -326,5 +378,71 @@ mod tests {
             .map(|s| s.name.clone())
             .collect();
         assert_eq!(names, ["s3", "s4"]);
+    }
+
+    /// Attributes of a ResourceSpans, its children's included, as the
+    /// Telemetry API counts them.
+    fn attributes_of(rs: &ResourceSpans) -> usize {
+        rs.resource.as_ref().map_or(0, |r| r.attributes.len())
+            + rs.scope_spans
+                .iter()
+                .map(|ss| {
+                    ss.scope.as_ref().map_or(0, |s| s.attributes.len())
+                        + ss.spans.iter().map(convert::attribute_count).sum::<usize>()
+                })
+                .sum::<usize>()
+    }
+
+    #[test]
+    fn a_resource_s_spans_share_resource_spans_only_up_to_the_attribute_quota() {
+        let opts = ConvertOptions {
+            resource_labels: None,
+            now_ns: 1_700_000_000_000_000_000,
+        };
+        let mut w = OtlpBatchWriter::new(Some("proj-p1".into()), opts);
+        w.begin_batch();
+        let mut r = res("fleet", "");
+        r.attributes
+            .extend((0..40).map(|i| Attribute::new(format!("host.label.{i}"), "x")));
+        // 1,000 spans of 12 attributes, two scopes with attributes: 12,000
+        // span attributes, more than one ResourceSpans holds.
+        let mut buf = Vec::new();
+        let pieces: Vec<Piece> = (0..1000u32)
+            .map(|i| {
+                let mut s = span((i % 250) as u8 + 1, if i % 2 == 0 { "a" } else { "b" });
+                s.name = format!("s{i}").into();
+                s.scope.attributes = vec![Attribute::new("scope.attr", i64::from(i % 2))];
+                s.attributes = (0..12)
+                    .map(|k| Attribute::new(format!("k{k}"), i64::from(i)))
+                    .collect();
+                w.write_span(&mut buf, &s, &r)
+            })
+            .collect();
+        let body = assemble(&w.groups(), &buf, &pieces);
+        let got = ExportTraceServiceRequest::decode(&body[..]).unwrap();
+        assert_eq!(
+            got.resource_spans.len(),
+            2,
+            "12,000 attributes: two ResourceSpans"
+        );
+        for rs in &got.resource_spans {
+            assert!(attributes_of(rs) <= convert::limits::RESOURCE_SPANS_ATTRIBUTES);
+            assert_eq!(
+                rs.resource, got.resource_spans[0].resource,
+                "the same resource"
+            );
+        }
+        let names: Vec<String> = got
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .map(|s| s.name.clone())
+            .collect();
+        assert_eq!(names.len(), 1000, "every span once");
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 1000);
     }
 }

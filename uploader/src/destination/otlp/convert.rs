@@ -14,6 +14,8 @@
 //! | resource attributes | 1024 | first 1024 kept, rest counted |
 //! | events per span | 256 | first 256 kept, rest counted in `dropped_events_count` |
 //! | links per span | 128 | first 128 kept, rest counted in `dropped_links_count` |
+//! | attributes per ResourceSpans, with its resource's, scopes', spans', events' and links' | 8192 | the request puts the spans in several ResourceSpans (see `body`) |
+//! | attributes of one span with its events' and links' | 6144 (ours: 8192 less a full resource's and scope's 1024 each, so that any span fits a ResourceSpans) | the last events' attributes dropped first, then the links', then the span's, counted in each one's `dropped_attributes_count` |
 //!
 //! The repairs every destination applies ([`crate::repair`]): a blank
 //! name becomes `(unnamed span)`, zero ids get a stable derived id, a zero
@@ -53,6 +55,40 @@ pub mod limits {
     pub const EVENTS: usize = 256;
     /// Links per span.
     pub const LINKS: usize = 128;
+    /// Attributes per ResourceSpans, its children's included (Resource,
+    /// ScopeSpans, Span, Event, Link).
+    pub const RESOURCE_SPANS_ATTRIBUTES: usize = 8192;
+    /// Attributes of one span, its events' and its links' together: ours,
+    /// so that a span, a resource and a scope at their limits fit one
+    /// ResourceSpans.
+    pub const SPAN_TOTAL_ATTRIBUTES: usize = RESOURCE_SPANS_ATTRIBUTES - 2 * ATTRIBUTES;
+}
+
+/// The attributes an OTLP span carries, its events' and links' included.
+pub fn attribute_count(s: &Span) -> usize {
+    s.attributes.len()
+        + s.events.iter().map(|e| e.attributes.len()).sum::<usize>()
+        + s.links.iter().map(|l| l.attributes.len()).sum::<usize>()
+}
+
+/// Drops attributes past [`limits::SPAN_TOTAL_ATTRIBUTES`]: the last
+/// events' first, then the last links', then the span's own, each counted
+/// where it was dropped.
+fn cap_total_attributes(s: &mut Span) {
+    let mut over = attribute_count(s).saturating_sub(limits::SPAN_TOTAL_ATTRIBUTES);
+    let mut take = |attributes: &mut Vec<KeyValue>, dropped: &mut u32| {
+        let n = over.min(attributes.len());
+        attributes.truncate(attributes.len() - n);
+        *dropped = dropped.saturating_add(n as u32);
+        over -= n;
+    };
+    for e in s.events.iter_mut().rev() {
+        take(&mut e.attributes, &mut e.dropped_attributes_count);
+    }
+    for l in s.links.iter_mut().rev() {
+        take(&mut l.attributes, &mut l.dropped_attributes_count);
+    }
+    take(&mut s.attributes, &mut s.dropped_attributes_count);
 }
 
 /// The resource attribute the Telemetry API routes data by.
@@ -235,7 +271,7 @@ pub fn span(s: &SpanData, opts: &ConvertOptions) -> Span {
             code: status::StatusCode::Error as i32,
         }),
     };
-    Span {
+    let mut out = Span {
         trace_id: ids.trace.0.to_vec(),
         span_id: ids.span.0.to_vec(),
         trace_state: s.trace_state.to_string(),
@@ -257,7 +293,9 @@ pub fn span(s: &SpanData, opts: &ConvertOptions) -> Span {
         links,
         dropped_links_count: dropped_links,
         status,
-    }
+    };
+    cap_total_attributes(&mut out);
+    out
 }
 
 /// The OTLP resource for a spool resource, with `gcp.project_id` added

@@ -248,3 +248,52 @@ fn resources_carry_the_project_and_scopes_their_fields() {
     assert_eq!((sc.name.as_str(), sc.version.as_str()), ("lib", "1.0"));
     assert_eq!(sc.attributes.len(), 1);
 }
+
+#[test]
+fn one_span_never_carries_more_attributes_than_a_resource_spans_can_hold() {
+    let attrs = |n: usize, p: &str| -> Vec<Attribute> {
+        (0..n)
+            .map(|i| Attribute::new(format!("{p}{i}"), i as i64))
+            .collect()
+    };
+    let mut s = base();
+    s.attributes = attrs(1000, "a");
+    // 256 events of 30 attributes and 10 links of 100: 1000 + 7680 + 1000.
+    for i in 0..256u64 {
+        s.events.push(TimeEvent {
+            time_ns: NOW - 500 + i,
+            kind: TimeEventKind::Annotation {
+                description: Cow::Owned(format!("e{i}")),
+                attributes: attrs(30, "e"),
+                dropped_attributes: 0,
+            },
+        });
+    }
+    for i in 0..10u8 {
+        let mut l = Link::new(
+            TraceId([i + 1; 16]),
+            SpanId([i + 1; 8]),
+            LinkKind::Unspecified,
+        );
+        l.attributes = attrs(100, "l");
+        s.links.push(l);
+    }
+    let out = span(&s, &opts());
+    assert_eq!(attribute_count(&out), limits::SPAN_TOTAL_ATTRIBUTES);
+    // The span's own and the links' are kept; the last events' went first.
+    assert_eq!(out.attributes.len(), 1000);
+    assert!(out.links.iter().all(|l| l.attributes.len() == 100));
+    let dropped: u32 = out.events.iter().map(|e| e.dropped_attributes_count).sum();
+    assert_eq!(
+        dropped as usize,
+        1000 + 7680 + 1000 - limits::SPAN_TOTAL_ATTRIBUTES
+    );
+    assert_eq!(
+        out.events[0].attributes.len(),
+        30,
+        "the first events keep theirs"
+    );
+    assert!(out.events.last().unwrap().attributes.is_empty());
+    // With the largest resource and scope it still fits a ResourceSpans.
+    assert!(attribute_count(&out) + 2 * limits::ATTRIBUTES <= limits::RESOURCE_SPANS_ATTRIBUTES);
+}

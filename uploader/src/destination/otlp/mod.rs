@@ -81,6 +81,10 @@ impl Destination for Otlp {
         crate::endpoint::is_google(endpoint)
     }
 
+    fn max_request_bytes(&self) -> Option<usize> {
+        Some(body::MAX_REQUEST_BYTES)
+    }
+
     fn piece_writer(&self, project: &str, opts: ConvertOptions) -> Box<dyn PieceWriter> {
         Box::new(body::OtlpBatchWriter::new(
             (!project.is_empty()).then(|| project.to_owned()),
