@@ -432,14 +432,25 @@ fn doctor_says_what_works_and_what_to_fix() {
         .collect();
     assert_eq!(
         checks,
-        ["credentials", "project", "endpoint", "clock", "spool"]
+        [
+            "tls",
+            "credentials",
+            "project",
+            "endpoint",
+            "clock",
+            "spool"
+        ]
     );
-    assert!(v["checks"][1]["detail"]
+    assert!(v["checks"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("trusting "));
+    assert!(v["checks"][2]["detail"]
         .as_str()
         .unwrap()
         .contains("doctor-proj"));
     // The stand-in sends `Date` like Google: the clocks agree.
-    let clock = v["checks"][3]["detail"].as_str().unwrap();
+    let clock = v["checks"][4]["detail"].as_str().unwrap();
     assert!(clock.contains("the server's ("), "{clock}");
     assert!(
         !String::from_utf8_lossy(&out.stdout).contains("ya29."),

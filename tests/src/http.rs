@@ -56,9 +56,43 @@ pub struct Server {
     accept: Option<std::thread::JoinHandle<()>>,
 }
 
+/// A connection: plain TCP, or TLS over it.
+trait Conn: Read + Write + Send + 'static {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Conn for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Conn for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        &self.sock
+    }
+}
+
 impl Server {
     /// Listens on `127.0.0.1:port` (0: any free port).
     pub fn start(port: u16, handler: Handler) -> std::io::Result<Server> {
+        Self::start_with(port, handler, None)
+    }
+
+    /// Listens on `127.0.0.1:port` for HTTPS with `tls`.
+    pub fn start_tls(
+        port: u16,
+        handler: Handler,
+        tls: Arc<rustls::ServerConfig>,
+    ) -> std::io::Result<Server> {
+        Self::start_with(port, handler, Some(tls))
+    }
+
+    fn start_with(
+        port: u16,
+        handler: Handler,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> std::io::Result<Server> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -71,8 +105,20 @@ impl Server {
                     return;
                 }
                 let Ok(conn) = conn else { continue };
+                let _ = conn.set_nodelay(true);
                 let (h, stop3, offset) = (handler.clone(), stop2.clone(), offset.clone());
-                std::thread::spawn(move || serve(conn, h, stop3, offset));
+                match &tls {
+                    None => {
+                        std::thread::spawn(move || serve(conn, h, stop3, offset));
+                    }
+                    Some(config) => {
+                        let Ok(session) = rustls::ServerConnection::new(config.clone()) else {
+                            continue;
+                        };
+                        let stream = rustls::StreamOwned::new(session, conn);
+                        std::thread::spawn(move || serve(stream, h, stop3, offset));
+                    }
+                }
             }
         });
         Ok(Server {
@@ -150,13 +196,8 @@ fn reset(stream: &TcpStream) {
     }
 }
 
-fn serve(stream: TcpStream, handler: Handler, stop: Arc<AtomicBool>, date_offset: Arc<AtomicI64>) {
-    let _ = stream.set_nodelay(true);
-    let Ok(read_half) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::with_capacity(64 * 1024, read_half);
-    let mut writer = stream;
+fn serve<C: Conn>(stream: C, handler: Handler, stop: Arc<AtomicBool>, date_offset: Arc<AtomicI64>) {
+    let mut reader = BufReader::with_capacity(64 * 1024, stream);
     loop {
         if stop.load(Ordering::SeqCst) {
             return;
@@ -189,9 +230,11 @@ fn serve(stream: TcpStream, handler: Handler, stop: Arc<AtomicBool>, date_offset
         let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         let close = get("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
         if get("transfer-encoding").is_some() {
-            let _ = writer.write_all(
+            let w = reader.get_mut();
+            let _ = w.write_all(
                 b"HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             );
+            let _ = w.flush();
             return;
         }
         let len: usize = get("content-length")
@@ -209,11 +252,13 @@ fn serve(stream: TcpStream, handler: Handler, stop: Arc<AtomicBool>, date_offset
         });
         match reply {
             Reply::Reset => {
-                reset(&writer);
+                reset(reader.get_ref().tcp());
                 return;
             }
             Reply::Broken => {
-                let _ = writer.write_all(b"NOT HTTP\r\n\r\n");
+                let w = reader.get_mut();
+                let _ = w.write_all(b"NOT HTTP\r\n\r\n");
+                let _ = w.flush();
                 return;
             }
             Reply::Respond(status, extra, body) => {
@@ -238,7 +283,8 @@ fn serve(stream: TcpStream, handler: Handler, stop: Arc<AtomicBool>, date_offset
                 out.push_str("\r\n");
                 let mut bytes = out.into_bytes();
                 bytes.extend_from_slice(&body);
-                if writer.write_all(&bytes).is_err() || close {
+                let w = reader.get_mut();
+                if w.write_all(&bytes).and_then(|()| w.flush()).is_err() || close {
                     return;
                 }
             }

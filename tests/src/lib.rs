@@ -12,6 +12,7 @@ pub mod clocks;
 pub mod http;
 pub mod sshfs;
 pub mod standin;
+pub mod tls;
 pub mod tmpfs;
 pub mod validate;
 

@@ -54,12 +54,54 @@ pub fn parse_header(s: &str) -> Result<(String, String), String> {
     Ok((k.to_owned(), v.trim().to_owned()))
 }
 
-/// The HTTP client: system roots (webpki) plus `ca_cert` when given.
+/// The roots of trust the HTTP client starts from (before `--ca-cert`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Roots {
+    /// The machine's CA store (rustls-native-certs: the system's store,
+    /// or `$SSL_CERT_FILE` / `$SSL_CERT_DIR` when set), with this many
+    /// certificates.
+    Machine(usize),
+    /// Mozilla's roots, compiled in (webpki-roots): the machine has no CA
+    /// store (a minimal container without `ca-certificates`).
+    Mozilla,
+}
+
+impl std::fmt::Display for Roots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Roots::Machine(n) => write!(f, "the machine's CA store ({n} certificates)"),
+            Roots::Mozilla => {
+                f.write_str("Mozilla's roots, built in (the machine has no CA store)")
+            }
+        }
+    }
+}
+
+/// The roots of trust, read once.
+pub fn roots() -> Roots {
+    static ROOTS: std::sync::OnceLock<Roots> = std::sync::OnceLock::new();
+    *ROOTS.get_or_init(|| {
+        let n = rustls_native_certs::load_native_certs().certs.len();
+        if n > 0 {
+            Roots::Machine(n)
+        } else {
+            tracing::info!("no CA store on this machine: trusting Mozilla's roots, built in");
+            Roots::Mozilla
+        }
+    })
+}
+
+/// The HTTP client of uploads, `doctor` and the token request: the
+/// machine's CA store ([`roots`]) plus `ca_cert` when given.
 pub fn http_client(timeout: Duration, ca_cert: Option<&Path>) -> anyhow::Result<reqwest::Client> {
     let mut b = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("tracespool-uploader/", env!("CARGO_PKG_VERSION")));
+    b = match roots() {
+        Roots::Machine(_) => b.tls_built_in_webpki_certs(false),
+        Roots::Mozilla => b.tls_built_in_native_certs(false),
+    };
     if let Some(p) = ca_cert {
         for cert in read_ca_certs(p)? {
             b = b.add_root_certificate(cert);

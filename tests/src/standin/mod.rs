@@ -36,6 +36,8 @@ use state::{Shared, State};
 /// The running stand-in.
 pub struct StandIn {
     server: crate::http::Server,
+    /// `http` or `https`.
+    scheme: &'static str,
     state: Shared,
     /// The service account whose JWTs the token endpoint accepts.
     pub account: ServiceAccount,
@@ -45,6 +47,21 @@ impl StandIn {
     /// Starts on `127.0.0.1:port` (0: any free port). `_workers` is kept for
     /// compatibility: every connection gets its own thread.
     pub fn start(port: u16, account: ServiceAccount, _workers: usize) -> std::io::Result<Self> {
+        Self::start_with(port, account, None)
+    }
+
+    /// Starts on `https://127.0.0.1:PORT` (any free port), with a
+    /// certificate `ca` signed: every route, the token endpoint included.
+    pub fn start_tls(account: ServiceAccount, ca: &crate::tls::PrivateCa) -> std::io::Result<Self> {
+        Self::start_with(0, account, Some(ca.server_config()))
+    }
+
+    fn start_with(
+        port: u16,
+        account: ServiceAccount,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> std::io::Result<Self> {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let state: Shared = Arc::new((Mutex::new(State::default()), Condvar::new()));
         // The token_uri the JWT must name; known once bound.
         let token_uri = Arc::new(std::sync::OnceLock::<String>::new());
@@ -59,23 +76,27 @@ impl StandIn {
                 )
             })
         };
-        let server = crate::http::Server::start(port, handler)?;
-        let _ = token_uri.set(format!("http://{}/token", server.addr()));
+        let server = match tls {
+            Some(t) => crate::http::Server::start_tls(port, handler, t)?,
+            None => crate::http::Server::start(port, handler)?,
+        };
+        let _ = token_uri.set(format!("{scheme}://{}/token", server.addr()));
         Ok(StandIn {
             server,
+            scheme,
             state,
             account,
         })
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https` for [`StandIn::start_tls`]).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.server.addr())
+        format!("{}://{}", self.scheme, self.server.addr())
     }
 
     /// The token endpoint.
     pub fn token_uri(&self) -> String {
-        format!("http://{}/token", self.server.addr())
+        format!("{}://{}/token", self.scheme, self.server.addr())
     }
 
     /// Queues faults for the next `batchWrite` requests, in order.

@@ -45,7 +45,21 @@ struct Check {
 pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
     let mut checks = Vec::new();
     let source = a.cloud.source();
-    let mut auth = Auth::new(source.clone());
+    let client = crate::http::http_client(Duration::from_secs(10), a.cloud.ca_cert.as_deref())?;
+    checks.push(Check {
+        name: "tls",
+        ok: true,
+        detail: format!(
+            "trusting {}{}",
+            crate::http::roots(),
+            match &a.cloud.ca_cert {
+                Some(p) => format!(" and {}", p.display()),
+                None => String::new(),
+            }
+        ),
+        fix: None,
+    });
+    let mut auth = Auth::new(source.clone(), client.clone());
     let token = auth.token_if_enabled().await;
     checks.push(Check {
         name: "credentials",
@@ -76,7 +90,6 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
         fix: (project.is_err() && !project_optional)
             .then(|| "pass --project or set GOOGLE_CLOUD_PROJECT".into()),
     });
-    let client = crate::http::http_client(Duration::from_secs(10), a.cloud.ca_cert.as_deref())?;
     let endpoint = a.cloud.endpoint();
     let sink = a.cloud.sink;
     let probe = sink.probe();

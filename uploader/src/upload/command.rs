@@ -98,7 +98,8 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
     if !a.dry_run && !a.cloud.no_auth {
         crate::config_check::check_credentials(a.cloud.credentials.as_deref())?;
     }
-    let mut auth = Auth::new(a.cloud.source());
+    let token_client = crate::http::http_client(a.request_timeout, a.cloud.ca_cert.as_deref())?;
+    let mut auth = Auth::new(a.cloud.source(), token_client);
     let project = if !a.cloud.needs_project() {
         // A collector needs no project; with one, spans carry it.
         resolve_project(a.cloud.project.clone(), None)
