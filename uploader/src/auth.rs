@@ -218,7 +218,7 @@ impl Auth {
         }
         let fetched = match self.key_file() {
             Some(path) => self.exchange(&path).await,
-            None => self.from_chain().await,
+            None => self.token_from_chain().await,
         };
         match fetched {
             Ok(c) => {
@@ -284,7 +284,7 @@ impl Auth {
     }
 
     /// A token from gcp_auth's chain (it caches its tokens itself).
-    async fn from_chain(&mut self) -> Result<Cached, AuthError> {
+    async fn token_from_chain(&mut self) -> Result<Cached, AuthError> {
         let p = self.provider().await?;
         match tokio::time::timeout(Duration::from_secs(60), p.token(&[SCOPE])).await {
             Ok(Ok(t)) => Ok(Cached {
