@@ -11,6 +11,7 @@ mod a_network_file_system_is_refused_not_corrupted;
 mod a_small_disk_records_until_it_is_full;
 mod a_wrong_clock_costs_no_span;
 mod compressed_records_upload_and_their_dictionary_follows;
+mod configuration_comes_from_the_environment_and_files;
 mod configuration_errors_exit_78_before_any_traffic;
 mod damaged_records_are_quarantined_not_uploaded;
 mod golden_spool_opens_inspects_and_uploads;

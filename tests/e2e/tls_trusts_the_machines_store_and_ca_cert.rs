@@ -100,9 +100,6 @@ fn the_machine_s_store_is_trusted_without_ca_cert() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("trusting the machine's CA store ("),
-        "{text}"
-    );
+    assert!(text.contains("trusting the machine's CA store ("), "{text}");
     assert_eq!(out.status.code(), Some(0), "{text}");
 }

@@ -49,12 +49,15 @@ use cli::logging::LogFormat;
     version,
     about = "Upload a tracespool spool to Google Cloud Trace (v2, or OTLP to the Telemetry API \
              or any OpenTelemetry Collector), and inspect it",
-    after_help = "Exit codes: 0 done, 1 unexpected error, 69 another uploader holds the spool, \
-                  75 spans remain (offline or no credentials; try again later), 78 configuration error."
+    after_help = "Exit codes: 0 done, 1 unexpected error, 64 usage error, 69 another uploader holds \
+                  the spool, 75 spans remain (offline or no credentials; try again later), 78 \
+                  configuration error.\n\nEvery flag of `upload` can also be set by an environment \
+                  variable (shown as [env: ...]); NO_COLOR turns colours off."
 )]
 struct Cli {
     /// Log format on stderr.
-    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
+    #[arg(long, env = "TRACESPOOL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human,
+          global = true)]
     log_format: LogFormat,
     /// More logging (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

@@ -6,7 +6,9 @@
 
 pub(crate) mod cloud;
 pub(crate) mod exit;
+pub(crate) mod headers;
 pub(crate) mod logging;
+pub(crate) mod otel_env;
 pub(crate) mod project;
 pub(crate) mod spool_arg;
 

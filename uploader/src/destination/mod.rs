@@ -129,6 +129,11 @@ pub(crate) trait Destination: Sync {
     /// ([`crate::repair::is_expired`]) are dropped before sending, counted
     /// as `upload_expired`, for this endpoint.
     fn expires_old_spans(&self, endpoint: &str) -> bool;
+    /// Whether the OpenTelemetry exporter variables
+    /// (`OTEL_EXPORTER_OTLP_*`) configure this destination.
+    fn reads_otel_environment(&self) -> bool {
+        false
+    }
     /// The largest request body (uncompressed) to send, if any: a batch
     /// whose body is larger goes out in parts, each within it.
     fn max_request_bytes(&self) -> Option<usize> {

@@ -45,14 +45,15 @@ struct Check {
 pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
     let mut checks = Vec::new();
     let source = a.cloud.source();
-    let client = crate::http::http_client(Duration::from_secs(10), a.cloud.ca_cert.as_deref())?;
+    let dest = a.cloud.resolve()?;
+    let client = crate::http::http_client(Duration::from_secs(10), dest.ca_cert.as_deref())?;
     checks.push(Check {
         name: "tls",
         ok: true,
         detail: format!(
             "trusting {}{}",
             crate::http::roots(),
-            match &a.cloud.ca_cert {
+            match &dest.ca_cert {
                 Some(p) => format!(" and {}", p.display()),
                 None => String::new(),
             }
@@ -90,21 +91,24 @@ pub async fn doctor(a: DoctorArgs) -> anyhow::Result<u8> {
         fix: (project.is_err() && !project_optional)
             .then(|| "pass --project or set GOOGLE_CLOUD_PROJECT".into()),
     });
-    let endpoint = a.cloud.endpoint();
+    let endpoint = dest.endpoint.clone();
     let sink = a.cloud.sink;
     let probe = sink.probe();
     let (answer, target) = match probe {
         Probe::AnyAnswer => (client.get(&endpoint).send().await, endpoint.clone()),
         Probe::EmptyRequest => {
             let project = project.as_deref().unwrap_or("");
-            let url = sink.url(&endpoint, project);
+            let url = dest
+                .traces_url
+                .clone()
+                .unwrap_or_else(|| sink.url(&endpoint, project));
             // The upload's headers, uncompressed (an empty body).
             let headers = crate::http::request_headers(
                 sink,
                 Compression::None,
                 project,
                 auth.is_enabled(),
-                &a.cloud.headers,
+                &dest.headers,
             )?;
             let mut req = client.post(&url).headers(headers);
             if let (Ok(t), true) = (&token, auth.is_enabled()) {

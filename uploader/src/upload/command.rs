@@ -24,28 +24,31 @@ pub struct UploadArgs {
     #[command(flatten)]
     spool: crate::cli::spool_arg::SpoolArg,
     /// Send what is pending, then exit (for cron).
-    #[arg(long)]
+    #[arg(long, env = "TRACESPOOL_ONCE", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     once: bool,
     #[command(flatten)]
     cloud: CloudArgs,
     /// Spans per request.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=20_000))]
+    #[arg(long, env = "TRACESPOOL_BATCH_SIZE", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=20_000))]
     batch_size: u64,
     /// Stop after this long, e.g. `90s`, `10m` [default: 60s with --once, unlimited otherwise].
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, env = "TRACESPOOL_MAX_DURATION", value_parser = humantime::parse_duration)]
     max_duration: Option<Duration>,
-    /// Per-request timeout.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    request_timeout: Duration,
+    /// Per-request timeout [default: 30s; with --sink otlp,
+    /// $OTEL_EXPORTER_OTLP_TIMEOUT (milliseconds) when unset].
+    #[arg(long, env = "TRACESPOOL_REQUEST_TIMEOUT", value_parser = humantime::parse_duration)]
+    request_timeout: Option<Duration>,
     /// Longest wait between retries.
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "TRACESPOOL_MAX_BACKOFF", default_value = "5m",
+          value_parser = humantime::parse_duration)]
     max_backoff: Duration,
     /// Print the exact requests (JSON lines on stdout) instead of sending
-    /// them; needs no credentials and deletes nothing.
-    #[arg(long)]
+    /// them; needs no credentials and changes nothing in the spool.
+    #[arg(long, env = "TRACESPOOL_DRY_RUN", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     dry_run: bool,
     /// Wait for another uploader to release the spool instead of exiting 69.
-    #[arg(long)]
+    #[arg(long, env = "TRACESPOOL_WAIT_FOR_LOCK", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     wait_for_lock: bool,
     /// Judge Google's 14-day window as of this RFC 3339 time instead of
     /// now. Hidden: the tests replay golden spools, recorded long ago, with
@@ -60,29 +63,31 @@ pub struct UploadArgs {
     /// Allow a spool on a network file system (NFS, SMB, sshfs, ...) for
     /// one process of one host at a time: the spool then uses SQLite's
     /// rollback journal, not WAL (see docs/operations.md, "Edge boxes").
-    #[arg(long)]
+    #[arg(long, env = "TRACESPOOL_ALLOW_NETWORK_FS", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     allow_network_fs: bool,
     /// Whose `Date` header may correct this machine's clock (for the
     /// 14-day window, and the times of spans recorded in this boot):
     /// `auto` trusts Google's endpoints, and others only while this
     /// machine's clock was never set (it reads before this build's
     /// release).
-    #[arg(long, value_enum, default_value_t = ServerClock::Auto)]
+    #[arg(long, env = "TRACESPOOL_SERVER_CLOCK", value_enum, default_value_t = ServerClock::Auto)]
     server_clock: ServerClock,
     /// Cloud Trace: also send the resource attributes whose key matches
     /// this regex (besides the service and the monitored-resource labels,
     /// which are always sent), e.g. `^(service\.version|deployment\.)`.
     /// (OTLP sends every resource attribute, in the resource.)
-    #[arg(long, value_name = "REGEX", value_parser = crate::cli::parse_key_regex)]
+    #[arg(long, env = "TRACESPOOL_RESOURCE_LABELS", value_name = "REGEX",
+          value_parser = crate::cli::parse_key_regex)]
     resource_labels: Option<regex::Regex>,
-    /// Request body compression [default: gzip for otlp, none for
-    /// cloudtrace].
-    #[arg(long, value_enum)]
+    /// Request body compression [default: gzip for otlp (or
+    /// $OTEL_EXPORTER_OTLP_COMPRESSION), none for cloudtrace].
+    #[arg(long, env = "TRACESPOOL_COMPRESSION", value_enum)]
     compression: Option<Compression>,
     /// Pace uploads to this rate, e.g. `64KiB/s`, `1MB/s`, `512kbit/s`,
     /// so that a backlog after an outage does not saturate a metered or
     /// shared link [default: unlimited].
-    #[arg(long, value_name = "RATE", value_parser = crate::pacing::parse_rate)]
+    #[arg(long, env = "TRACESPOOL_MAX_BANDWIDTH", value_name = "RATE",
+          value_parser = crate::pacing::parse_rate)]
     max_bandwidth: Option<u64>,
 }
 
@@ -92,13 +97,20 @@ pub struct UploadArgs {
 pub async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
     tracespool_spool::check_spool_path(a.spool.path()).context("open the spool")?;
     // Mistakes exit 78 now, before any traffic, even with nothing pending.
-    let endpoint = a.cloud.endpoint();
+    let dest = a.cloud.resolve()?;
+    let endpoint = dest.endpoint.clone();
     crate::config_check::check_endpoint(&endpoint)?;
-    a.cloud.check_ca_cert()?;
+    if let Some(url) = &dest.traces_url {
+        crate::config_check::check_endpoint(url)?;
+    }
+    let request_timeout = a
+        .request_timeout
+        .or(dest.otel.timeout)
+        .unwrap_or(Duration::from_secs(30));
     if !a.dry_run && !a.cloud.no_auth {
         crate::config_check::check_credentials(a.cloud.credentials.as_deref())?;
     }
-    let token_client = crate::http::http_client(a.request_timeout, a.cloud.ca_cert.as_deref())?;
+    let token_client = crate::http::http_client(request_timeout, dest.ca_cert.as_deref())?;
     let mut auth = Auth::new(a.cloud.source(), token_client);
     let project = if !a.cloud.needs_project() {
         // A collector needs no project; with one, spans carry it.
@@ -175,15 +187,17 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
         project,
         sink: a.cloud.sink,
         endpoint,
+        traces_url: dest.traces_url.clone(),
         compression: a
             .compression
+            .or(dest.otel.compression)
             .unwrap_or_else(|| a.cloud.sink.default_compression()),
-        headers: a.cloud.headers.clone(),
-        ca_cert: a.cloud.ca_cert.clone(),
+        headers: dest.headers.clone(),
+        ca_cert: dest.ca_cert.clone(),
         batch_size: a.batch_size as usize,
         max_duration: a.max_duration.or(a.once.then_some(Duration::from_secs(60))),
         dry_run: a.dry_run,
-        request_timeout: a.request_timeout,
+        request_timeout,
         max_backoff: a.max_backoff,
         resource_labels: a.resource_labels.clone(),
         max_bandwidth: a.max_bandwidth,

@@ -20,6 +20,9 @@ pub struct UploadConfig {
     pub sink: Sink,
     /// The destination's root endpoint, e.g. `https://cloudtrace.googleapis.com`.
     pub endpoint: String,
+    /// The upload URL when given whole (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`);
+    /// otherwise the destination's URL under `endpoint`.
+    pub traces_url: Option<String>,
     /// Request body compression.
     pub compression: Compression,
     /// Extra request headers (`--header`). Never logged.

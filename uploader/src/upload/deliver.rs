@@ -83,7 +83,10 @@ impl Delivery {
     ) -> anyhow::Result<Self> {
         let ledger = Ledger::open(&cfg.spool, &cfg.spool_options, cfg.dry_run)?;
         let client = crate::http::http_client(cfg.request_timeout, cfg.ca_cert.as_deref())?;
-        let url = cfg.sink.url(&cfg.endpoint, &cfg.project);
+        let url = cfg
+            .traces_url
+            .clone()
+            .unwrap_or_else(|| cfg.sink.url(&cfg.endpoint, &cfg.project));
         let headers = crate::http::request_headers(
             cfg.sink,
             cfg.compression,

@@ -81,6 +81,10 @@ impl Destination for Otlp {
         crate::endpoint::is_google(endpoint)
     }
 
+    fn reads_otel_environment(&self) -> bool {
+        true
+    }
+
     fn max_request_bytes(&self) -> Option<usize> {
         Some(body::MAX_REQUEST_BYTES)
     }
