@@ -7,15 +7,30 @@
 //! 1. The service: `service.name` is sent as **`g.co/gae/app/module`**
 //!    (what the Trace UI shows as the service) and as `service.name`.
 //! 2. The **monitored resource**: the resource is mapped to a Cloud
-//!    Monitoring resource type the way Google's exporters map it
-//!    (`cloud.platform` = `gcp_compute_engine` → `gce_instance`;
-//!    `gcp_kubernetes_engine` → `k8s_container`, `k8s_pod`, `k8s_node` or
-//!    `k8s_cluster`, the most specific the attributes allow;
-//!    `aws_ec2` → `aws_ec2_instance`; otherwise `generic_task` when both
-//!    `service.name` and `service.instance.id` are set, else
-//!    `generic_node`), and each of its labels is sent as
-//!    `g.co/r/<type>/<label>`. A label whose attributes are all absent is
-//!    left out, except `location`, which falls back to `global`.
+//!    Monitoring resource type as Google's exporters map it, and each of
+//!    its labels is sent as `g.co/r/<type>/<label>`. The rules follow
+//!    `internal/resourcemapping/resourcemapping.go` in
+//!    `GoogleCloudPlatform/opentelemetry-operations-go` (commit `d84f5e9`,
+//!    July 2026; `ResourceAttributesToMonitoringMonitoredResource`, which
+//!    its trace exporter uses):
+//!    - `cloud.platform` = `gcp_compute_engine` → `gce_instance`,
+//!      `gcp_app_engine` → `gae_instance` (from `faas.*`), `aws_ec2` →
+//!      `aws_ec2_instance`, `gcp_bare_metal_solution` →
+//!      `baremetalsolution.googleapis.com/Instance`;
+//!    - otherwise any resource with `k8s.cluster.name` (GKE, EKS,
+//!      minikube, bare metal) → `k8s_container`, `k8s_pod`, `k8s_node` or
+//!      `k8s_cluster`, the most specific the attributes allow;
+//!    - otherwise `generic_task` when `service.name` and
+//!      `service.instance.id` (or `faas.name` and `faas.instance`) are
+//!      set, else `generic_node`.
+//!
+//!    A label's keys are coalesced in order (`location` takes
+//!    `cloud.availability_zone`, then `cloud.region`), skipping the
+//!    `unknown_service:…` names SDKs make up when another key has a value.
+//!    The generic types' `location` falls back to `global`. One choice
+//!    differs from Google's: a label none of whose keys has a value is
+//!    left out rather than sent empty, since Cloud Trace keeps only 32
+//!    attributes per span.
 //! 3. **Nothing else**, unless the operator opts in with a key regex
 //!    (`tracespool upload --resource-labels REGEX`): resource attributes
 //!    whose key matches are sent under their own key. `telemetry.sdk.*`
@@ -40,51 +55,87 @@ pub struct ResourceLabels {
     pub labels: Vec<Attribute>,
 }
 
-/// For each monitored-resource type: its labels and the resource keys
-/// that fill each, coalesced in order.
-type Mapping = &'static [(&'static str, &'static [&'static str])];
+/// One label of a monitored-resource type: its name, the resource keys
+/// that fill it (coalesced in order) and the literal used when none does.
+struct Label {
+    name: &'static str,
+    keys: &'static [&'static str],
+    fallback: Option<&'static str>,
+}
+
+/// For each monitored-resource type: its labels, in label order.
+type Mapping = &'static [Label];
+
+const fn label(name: &'static str, keys: &'static [&'static str]) -> Label {
+    Label {
+        name,
+        keys,
+        fallback: None,
+    }
+}
 
 const ZONE: &str = "cloud.availability_zone";
 const REGION: &str = "cloud.region";
+const ZONE_OR_REGION: &[&str] = &[ZONE, REGION];
+/// Where a resource says nothing of its place, the generic types are
+/// "global", as Google's mapping has them.
+const GENERIC_LOCATION: Label = Label {
+    name: "location",
+    keys: ZONE_OR_REGION,
+    fallback: Some("global"),
+};
+/// Service names the SDKs make up when none was set
+/// (`unknown_service:<process>`): any other key is preferred to them.
+const UNKNOWN_SERVICE: &str = "unknown_service";
 
-const GCE_INSTANCE: Mapping = &[("instance_id", &["host.id"]), ("zone", &[ZONE])];
+const GCE_INSTANCE: Mapping = &[label("instance_id", &["host.id"]), label("zone", &[ZONE])];
 const K8S_CONTAINER: Mapping = &[
-    ("cluster_name", &["k8s.cluster.name"]),
-    ("container_name", &["k8s.container.name"]),
-    ("location", &[ZONE]),
-    ("namespace_name", &["k8s.namespace.name"]),
-    ("pod_name", &["k8s.pod.name"]),
+    label("cluster_name", &["k8s.cluster.name"]),
+    label("container_name", &["k8s.container.name"]),
+    label("location", ZONE_OR_REGION),
+    label("namespace_name", &["k8s.namespace.name"]),
+    label("pod_name", &["k8s.pod.name"]),
 ];
 const K8S_POD: Mapping = &[
-    ("cluster_name", &["k8s.cluster.name"]),
-    ("location", &[ZONE]),
-    ("namespace_name", &["k8s.namespace.name"]),
-    ("pod_name", &["k8s.pod.name"]),
+    label("cluster_name", &["k8s.cluster.name"]),
+    label("location", ZONE_OR_REGION),
+    label("namespace_name", &["k8s.namespace.name"]),
+    label("pod_name", &["k8s.pod.name"]),
 ];
 const K8S_NODE: Mapping = &[
-    ("cluster_name", &["k8s.cluster.name"]),
-    ("location", &[ZONE]),
-    ("node_name", &["k8s.node.name"]),
+    label("cluster_name", &["k8s.cluster.name"]),
+    label("location", ZONE_OR_REGION),
+    label("node_name", &["k8s.node.name"]),
 ];
 const K8S_CLUSTER: Mapping = &[
-    ("cluster_name", &["k8s.cluster.name"]),
-    ("location", &[ZONE]),
+    label("cluster_name", &["k8s.cluster.name"]),
+    label("location", ZONE_OR_REGION),
+];
+const GAE_INSTANCE: Mapping = &[
+    label("instance_id", &["faas.instance"]),
+    label("location", ZONE_OR_REGION),
+    label("module_id", &["faas.name"]),
+    label("version_id", &["faas.version"]),
 ];
 const AWS_EC2_INSTANCE: Mapping = &[
-    ("aws_account", &["cloud.account.id"]),
-    ("instance_id", &["host.id"]),
-    ("region", &[ZONE]),
+    label("aws_account", &["cloud.account.id"]),
+    label("instance_id", &["host.id"]),
+    label("region", ZONE_OR_REGION),
+];
+const BMS_INSTANCE: Mapping = &[
+    label("instance_id", &["host.id"]),
+    label("location", &[REGION]),
 ];
 const GENERIC_TASK: Mapping = &[
-    ("job", &["service.name"]),
-    ("location", &[ZONE, REGION]),
-    ("namespace", &["service.namespace"]),
-    ("task_id", &["service.instance.id"]),
+    label("job", &["service.name", "faas.name"]),
+    GENERIC_LOCATION,
+    label("namespace", &["service.namespace"]),
+    label("task_id", &["service.instance.id", "faas.instance"]),
 ];
 const GENERIC_NODE: Mapping = &[
-    ("location", &[ZONE, REGION]),
-    ("namespace", &["service.namespace"]),
-    ("node_id", &["host.id", "host.name"]),
+    GENERIC_LOCATION,
+    label("namespace", &["service.namespace"]),
+    label("node_id", &["host.id", "host.name"]),
 ];
 
 /// A resource attribute's value as text (`None` when absent or empty).
@@ -94,21 +145,55 @@ fn text<'a>(resource: &'a Resource, key: &str) -> Option<Cow<'a, str>> {
     (!t.is_empty()).then_some(t)
 }
 
-/// The monitored-resource type of `resource` and its mapping.
+/// The monitored-resource type of `resource` and its mapping, decided as
+/// Google's `ResourceAttributesToMonitoringMonitoredResource` decides.
 fn monitored_type(resource: &Resource) -> (&'static str, Mapping) {
     let has = |k: &str| text(resource, k).is_some();
     match text(resource, "cloud.platform").as_deref() {
         Some("gcp_compute_engine") => ("gce_instance", GCE_INSTANCE),
-        Some("gcp_kubernetes_engine") if has("k8s.container.name") => {
-            ("k8s_container", K8S_CONTAINER)
-        }
-        Some("gcp_kubernetes_engine") if has("k8s.pod.name") => ("k8s_pod", K8S_POD),
-        Some("gcp_kubernetes_engine") if has("k8s.node.name") => ("k8s_node", K8S_NODE),
-        Some("gcp_kubernetes_engine") => ("k8s_cluster", K8S_CLUSTER),
+        Some("gcp_app_engine") => ("gae_instance", GAE_INSTANCE),
         Some("aws_ec2") => ("aws_ec2_instance", AWS_EC2_INSTANCE),
-        _ if has("service.name") && has("service.instance.id") => ("generic_task", GENERIC_TASK),
+        Some("gcp_bare_metal_solution") => {
+            ("baremetalsolution.googleapis.com/Instance", BMS_INSTANCE)
+        }
+        // Any Kubernetes (GKE, EKS, minikube, bare metal): the cluster's
+        // name is enough, the most specific type the attributes allow.
+        _ if has("k8s.cluster.name") => {
+            if has("k8s.container.name") {
+                ("k8s_container", K8S_CONTAINER)
+            } else if has("k8s.pod.name") {
+                ("k8s_pod", K8S_POD)
+            } else if has("k8s.node.name") {
+                ("k8s_node", K8S_NODE)
+            } else {
+                ("k8s_cluster", K8S_CLUSTER)
+            }
+        }
+        _ if (has("service.name") && has("service.instance.id"))
+            || (has("faas.name") && has("faas.instance")) =>
+        {
+            ("generic_task", GENERIC_TASK)
+        }
         _ => ("generic_node", GENERIC_NODE),
     }
+}
+
+/// A label's value: the first of its keys with a value that is not a
+/// made-up `unknown_service` name; failing that, such a name; failing
+/// that, its fallback.
+fn label_value(resource: &Resource, label: &Label) -> Option<String> {
+    let mut unknown = None;
+    for key in label.keys {
+        if let Some(v) = text(resource, key) {
+            if !v.starts_with(UNKNOWN_SERVICE) {
+                return Some(v.into_owned());
+            }
+            unknown.get_or_insert(v);
+        }
+    }
+    unknown
+        .map(Cow::into_owned)
+        .or_else(|| label.fallback.map(str::to_owned))
 }
 
 /// The `g.co/r/<type>/<label>` labels of `resource`, in label order.
@@ -116,13 +201,9 @@ pub fn monitored_resource_labels(resource: &Resource) -> Vec<Attribute> {
     let (kind, mapping) = monitored_type(resource);
     mapping
         .iter()
-        .filter_map(|(label, keys)| {
-            let value = keys
-                .iter()
-                .find_map(|k| text(resource, k))
-                .map(Cow::into_owned)
-                .or_else(|| (*label == "location").then(|| "global".to_owned()))?;
-            Some(Attribute::new(format!("g.co/r/{kind}/{label}"), value))
+        .filter_map(|l| {
+            let value = label_value(resource, l)?;
+            Some(Attribute::new(format!("g.co/r/{kind}/{}", l.name), value))
         })
         .collect()
 }
@@ -221,10 +302,99 @@ mod tests {
         ]);
         assert_eq!(
             keys(&resource_labels(&r, None)),
+            ["g.co/r/k8s_cluster/cluster_name"]
+        );
+    }
+
+    #[test]
+    fn any_kubernetes_is_matched_on_its_cluster_name_with_the_region_as_location() {
+        // minikube, EKS, bare metal: no cloud.platform of Google's.
+        let r = res(&[
+            ("service.name", "api"),
+            ("service.instance.id", "i-1"),
+            ("cloud.platform", "aws_eks"),
+            ("cloud.region", "eu-west-1"),
+            ("k8s.cluster.name", "c1"),
+            ("k8s.namespace.name", "ns"),
+            ("k8s.pod.name", "p-1"),
+        ]);
+        let l = monitored_resource_labels(&r);
+        let got: Vec<(String, String)> = l
+            .iter()
+            .map(|a| (a.key.to_string(), format!("{:?}", a.value)))
+            .collect();
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!(got[0].0, "g.co/r/k8s_pod/cluster_name");
+        assert_eq!(l[1].key, "g.co/r/k8s_pod/location");
+        assert_eq!(l[1].value, AttributeValue::from("eu-west-1"));
+        let node = res(&[("k8s.cluster.name", "c1"), ("k8s.node.name", "n1")]);
+        assert_eq!(
+            monitored_resource_labels(&node)[1].key,
+            "g.co/r/k8s_node/node_name"
+        );
+    }
+
+    #[test]
+    fn functions_app_engine_and_bare_metal() {
+        let r = res(&[("faas.name", "resize"), ("faas.instance", "f-7")]);
+        let l = monitored_resource_labels(&r);
+        assert_eq!(l[0].key, "g.co/r/generic_task/job");
+        assert_eq!(l[0].value, AttributeValue::from("resize"));
+        assert_eq!(l[2].key, "g.co/r/generic_task/task_id");
+        assert_eq!(l[2].value, AttributeValue::from("f-7"));
+
+        let r = res(&[
+            ("cloud.platform", "gcp_app_engine"),
+            ("cloud.region", "europe-west1"),
+            ("faas.name", "default"),
+            ("faas.version", "v3"),
+            ("faas.instance", "aef-1"),
+        ]);
+        let keys: Vec<_> = monitored_resource_labels(&r)
+            .iter()
+            .map(|a| a.key.to_string())
+            .collect();
+        assert_eq!(
+            keys,
             [
-                "g.co/r/k8s_cluster/cluster_name",
-                "g.co/r/k8s_cluster/location"
+                "g.co/r/gae_instance/instance_id",
+                "g.co/r/gae_instance/location",
+                "g.co/r/gae_instance/module_id",
+                "g.co/r/gae_instance/version_id"
             ]
+        );
+
+        let r = res(&[
+            ("cloud.platform", "gcp_bare_metal_solution"),
+            ("cloud.region", "us-east4"),
+            ("host.id", "bms-1"),
+        ]);
+        let l = monitored_resource_labels(&r);
+        assert_eq!(
+            l[0].key,
+            "g.co/r/baremetalsolution.googleapis.com/Instance/instance_id"
+        );
+        assert_eq!(l[1].value, AttributeValue::from("us-east4"));
+    }
+
+    #[test]
+    fn a_made_up_service_name_gives_way_to_any_other_key() {
+        let r = res(&[
+            ("service.name", "unknown_service:kiosk"),
+            ("service.instance.id", "i-1"),
+            ("faas.name", "resize"),
+        ]);
+        let l = monitored_resource_labels(&r);
+        assert_eq!(l[0].key, "g.co/r/generic_task/job");
+        assert_eq!(l[0].value, AttributeValue::from("resize"));
+        // With nothing better, the made-up name is still sent.
+        let r = res(&[
+            ("service.name", "unknown_service:kiosk"),
+            ("service.instance.id", "i-1"),
+        ]);
+        assert_eq!(
+            monitored_resource_labels(&r)[0].value,
+            AttributeValue::from("unknown_service:kiosk")
         );
     }
 
