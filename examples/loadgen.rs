@@ -65,11 +65,14 @@ fn parse() -> Result<Args, String> {
                 a.flush = Duration::from_millis(ms);
             }
             "--plain-records" => a.plain = true,
-            "-h" | "--help" => return Err(
-                "usage: loadgen --spool PATH --spans N [--threads T] [--name NAME] [--attrs K] \
-                     [--rate R] [--flush-ms MS] [--plain-records]"
-                    .into(),
-            ),
+            "-h" | "--help" => {
+                println!(
+                    "Records synthetic spans into a spool as fast as asked.\n\n\
+                     usage: loadgen --spool PATH [--spans N] [--threads T] [--name NAME] \
+                     [--attrs K] [--rate R] [--flush-ms MS] [--plain-records]"
+                );
+                std::process::exit(0)
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }

@@ -20,6 +20,9 @@
 //! ```
 use std::time::Duration;
 
+#[path = "support/spool_arg.rs"]
+mod spool_arg;
+
 use tracespool::{Recorder, Sampler, StatusCode};
 
 fn do_work(rec: &Recorder, i: i64) {
@@ -33,9 +36,11 @@ fn do_work(rec: &Recorder, i: i64) {
 }
 
 fn main() {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "demo.spool".into());
+    let path = spool_arg::spool_path(
+        "opencensus_port",
+        "The OpenCensus quick-start, recorded with tracespool into a spool.",
+        "opencensus.spool",
+    );
     let (recorder, guard) = Recorder::builder(&path)
         .service_name("opencensus-port")
         .sampler(Sampler::AlwaysOn)
@@ -57,7 +62,9 @@ fn main() {
     let st = recorder.stats();
     drop(guard);
     println!(
-        "recorded {} spans into {path} ({} written)",
-        st.recorded, st.written
+        "recorded {} spans into {} ({} written)",
+        st.recorded,
+        path.display(),
+        st.written
     );
 }

@@ -10,6 +10,9 @@
 //! (the job prints the trace id.)
 use std::time::Duration;
 
+#[path = "support/spool_arg.rs"]
+mod spool_arg;
+
 use opentelemetry::trace::{
     Span as _, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _,
 };
@@ -18,9 +21,11 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let spool = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "/tmp/otel.spool".into());
+    let spool = spool_arg::spool_path(
+        "otel_job",
+        "A batch job instrumented with the OpenTelemetry API, recorded into a spool.",
+        "otel.spool",
+    );
     let (recorder, guard) = tracespool::Recorder::builder(&spool)
         .service_name("otel-job")
         .build()?;
@@ -68,6 +73,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     provider.force_flush()?;
     provider.shutdown()?;
     drop(guard);
-    println!("recorded the job into {spool}; trace {trace_id}");
+    println!(
+        "recorded the job into {}; trace {trace_id}",
+        spool.display()
+    );
     Ok(())
 }

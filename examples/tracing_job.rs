@@ -9,6 +9,9 @@
 //! (the job prints the trace id; `tracespool upload` sends it on.)
 use std::time::Duration;
 
+#[path = "support/spool_arg.rs"]
+mod spool_arg;
+
 use tracing::Instrument;
 use tracing_subscriber::prelude::*;
 
@@ -29,9 +32,11 @@ async fn process(item: u32) -> u32 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let spool = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "/tmp/job.spool".into());
+    let spool = spool_arg::spool_path(
+        "tracing_job",
+        "An async job instrumented with `tracing`, recorded into a spool.",
+        "tracing.spool",
+    );
     let (recorder, guard) = tracespool::Recorder::builder(&spool)
         .service_name("tracing-job")
         .build()?;
@@ -65,7 +70,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     recorder.flush()?;
     drop(guard);
     println!(
-        "recorded the job ({total} bytes) into {spool}; trace {}",
+        "recorded the job ({total} bytes) into {}; trace {}",
+        spool.display(),
         trace_id.unwrap_or_default()
     );
     Ok(())

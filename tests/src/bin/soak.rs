@@ -64,6 +64,21 @@ fn start_uploader(spool: &Path, s: &StandIn, key: &Path) -> Child {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        None => {}
+        Some("-h" | "--help") => {
+            println!(
+                "The kill soak: recorders and an uploader on one spool, killed over and over.\n\n\
+                 usage: soak [--kills N]   (default 20; half recorder, half uploader kills)"
+            );
+            return;
+        }
+        Some("--kills") if args.len() == 3 && args[2].parse::<u32>().is_ok() => {}
+        Some(_) => {
+            eprintln!("soak: usage: soak [--kills N]");
+            std::process::exit(2)
+        }
+    }
     let kills: u32 = args
         .iter()
         .position(|a| a == "--kills")
