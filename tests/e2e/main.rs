@@ -10,6 +10,7 @@ mod a_full_disk_never_strands_the_spool;
 mod a_network_file_system_is_refused_not_corrupted;
 mod a_small_disk_records_until_it_is_full;
 mod a_wrong_clock_costs_no_span;
+mod completions_and_man_pages_follow_the_command_line;
 mod compressed_records_upload_and_their_dictionary_follows;
 mod configuration_comes_from_the_environment_and_files;
 mod configuration_errors_exit_78_before_any_traffic;

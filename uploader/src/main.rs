@@ -39,7 +39,9 @@ mod value_text;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use std::io::Write as _;
+
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 use cli::logging::LogFormat;
 
@@ -98,6 +100,11 @@ enum Cmd {
     Purge(inspect::maintain::PurgeArgs),
     /// Check credentials, token, endpoint, project, clock and spool.
     Doctor(inspect::doctor::DoctorArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish,
+    /// powershell).
+    Completions(cli::generated_docs::CompletionsArgs),
+    /// Print the man page, or write one per command with --dir.
+    Man(cli::generated_docs::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -137,6 +144,20 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Cmd::Requeue(a) => inspect::maintain::requeue(a),
         Cmd::Purge(a) => inspect::maintain::purge(a),
         Cmd::Doctor(a) => runtime()?.block_on(inspect::doctor::doctor(a)),
+        Cmd::Completions(a) => {
+            // Rendered in memory first: clap_complete panics on a failed
+            // write, and a closed pipe is success (cli::exit).
+            let mut text = Vec::new();
+            cli::generated_docs::completions(a.shell, Cli::command(), &mut text);
+            std::io::stdout().lock().write_all(&text)?;
+            Ok(0)
+        }
+        Cmd::Man(a) => {
+            let mut text = Vec::new();
+            cli::generated_docs::man(Cli::command(), a.dir.as_deref(), &mut text)?;
+            std::io::stdout().lock().write_all(&text)?;
+            Ok(0)
+        }
     }
 }
 
