@@ -17,6 +17,7 @@ mod configuration_errors_exit_78_before_any_traffic;
 mod contrib_units_and_cron_job_run_as_installed;
 mod damaged_records_are_quarantined_not_uploaded;
 mod examples_never_write_where_they_are_started;
+mod fleet_health_is_reported_by_the_uploader;
 mod golden_spool_opens_inspects_and_uploads;
 mod inspect_commands_report_what_the_spool_holds;
 mod otel_spans_reach_cloud_trace_field_by_field;

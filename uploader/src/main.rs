@@ -10,6 +10,7 @@
 //! | layer | modules |
 //! |---|---|
 //! | commands | this file (the command table), [`upload`], [`inspect`] |
+//! | fleet health | [`health`]: the spool's state as Prometheus text and OTLP metrics |
 //! | the command line | [`cli`] (shared flags, exit codes, the project, logging), [`config_check`] |
 //! | requests | [`http`] (client, headers), [`auth`] (OAuth tokens) |
 //! | destinations | [`destination`]: the seam, one folder per destination, the registry |
@@ -26,6 +27,7 @@ mod compression;
 mod config_check;
 mod destination;
 mod endpoint;
+mod health;
 mod http;
 mod inspect;
 mod own_clock;

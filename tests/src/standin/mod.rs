@@ -13,6 +13,7 @@
 //! * Faults are queued or switched on by tests: refused (the server is not
 //!   listening), a TCP reset, a broken answer, a status with `Retry-After`, slow answers, a 401, a
 //!   poison span rejected with 400.
+//! * `POST /v1/metrics`: OTLP metrics, kept per request ([`ReceivedMetrics`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
@@ -21,13 +22,14 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 mod cloudtrace;
+mod metrics;
 mod oauth;
 mod otlp;
 mod reply;
 mod state;
 
 pub use oauth::ServiceAccount;
-pub use state::{Fault, KeptRequest};
+pub use state::{Fault, KeptRequest, ReceivedMetrics};
 
 use oauth::{rand_u128, verify_token_request};
 use reply::json_reply;
@@ -293,6 +295,33 @@ impl StandIn {
         self.state.0.lock().unwrap().request_encodings.clone()
     }
 
+    /// The OTLP metrics requests received so far.
+    pub fn metrics_received(&self) -> Vec<ReceivedMetrics> {
+        self.state.0.lock().unwrap().metrics.clone()
+    }
+
+    /// Waits until a metrics request satisfies `f`, or `timeout`; returns
+    /// that request.
+    pub fn wait_for_metrics(
+        &self,
+        timeout: Duration,
+        f: impl Fn(&ReceivedMetrics) -> bool,
+    ) -> Option<ReceivedMetrics> {
+        let deadline = Instant::now() + timeout;
+        let (lock, cv) = &*self.state;
+        let mut st = lock.lock().unwrap();
+        loop {
+            if let Some(m) = st.metrics.iter().find(|m| f(m)) {
+                return Some(m.clone());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            st = cv.wait_timeout(st, deadline - now).unwrap().0;
+        }
+    }
+
     /// Waits until at least `n` spans were accepted, or `timeout`.
     pub fn wait_for_count(&self, n: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -354,6 +383,9 @@ fn handle(
     }
     if req.path == "/v1/traces" {
         return otlp::handle_otlp(req, state);
+    }
+    if req.path == "/v1/metrics" {
+        return metrics::handle_metrics(req, state);
     }
     cloudtrace::handle_batch_write(req, state)
 }

@@ -1,7 +1,7 @@
 //! The stand-in's state: what tests set up (faults, poison, modes) and
 //! what it saw (requests, accepted spans), shared by its routes.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -60,6 +60,8 @@ pub(super) struct State {
     pub(super) kept_bodies: Option<(usize, Vec<KeptRequest>)>,
     /// Why requests a forwarding collector answered 200 were lost after.
     pub(super) lost_after_200: Vec<String>,
+    /// OTLP metrics requests, in arrival order.
+    pub(super) metrics: Vec<ReceivedMetrics>,
 }
 
 /// A request body as it arrived, with the headers that say how to read
@@ -72,6 +74,19 @@ pub struct KeptRequest {
     pub headers: Vec<(String, String)>,
     /// The body, as sent (compressed if it was).
     pub body: Vec<u8>,
+}
+
+/// One metrics request as received.
+#[derive(Debug, Clone, Default)]
+pub struct ReceivedMetrics {
+    /// Resource attributes (string values).
+    pub resource: BTreeMap<String, String>,
+    /// Each data point's value by metric name.
+    pub values: BTreeMap<String, f64>,
+    /// Metric name → "gauge" or "sum (cumulative, monotonic)".
+    pub kinds: BTreeMap<String, String>,
+    /// Whether an `Authorization` header came with it.
+    pub had_authorization: bool,
 }
 
 /// What the OTLP route checks beyond the Telemetry API's rules.

@@ -16,6 +16,7 @@ use crate::cli::cloud::CloudArgs;
 use crate::cli::exit::{Exit, EXIT_LOCKED, EXIT_SPANS_REMAIN};
 use crate::cli::project::resolve_project;
 use crate::compression::Compression;
+use crate::health::{otlp_target, HealthArgs, HealthReporter, Upstream};
 use crate::own_clock::ServerClock;
 
 /// Arguments of `tracespool upload`.
@@ -89,6 +90,8 @@ pub struct UploadArgs {
     #[arg(long, env = "TRACESPOOL_MAX_BANDWIDTH", value_name = "RATE",
           value_parser = crate::pacing::parse_rate)]
     max_bandwidth: Option<u64>,
+    #[command(flatten)]
+    health: HealthArgs,
 }
 
 /// `tracespool upload`: 0 when done, 75 when spans remain, 69 when
@@ -130,6 +133,34 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
     if !project.is_empty() {
         crate::config_check::check_project_id(&project)?;
     }
+    let compression = a
+        .compression
+        .or(dest.otel.compression)
+        .unwrap_or_else(|| a.cloud.sink.default_compression());
+    let metrics_target = otlp_target(
+        a.health.otlp_metrics,
+        &Upstream {
+            sink: a.cloud.sink,
+            endpoint: &endpoint,
+            traces_url: dest.traces_url.as_deref().unwrap_or(&endpoint),
+            headers: &dest.headers,
+            metrics_url: non_empty_var("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"),
+            metrics_headers: non_empty_var("OTEL_EXPORTER_OTLP_METRICS_HEADERS"),
+        },
+    )?;
+    let reporter = if a.dry_run {
+        None
+    } else {
+        let otlp = match metrics_target {
+            Some(t) => Some((
+                t,
+                crate::http::http_client(request_timeout, dest.ca_cert.as_deref())?,
+                compression,
+            )),
+            None => None,
+        };
+        HealthReporter::new(a.spool.path(), a.health.metrics_textfile.clone(), otlp)
+    };
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -188,10 +219,7 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
         sink: a.cloud.sink,
         endpoint,
         traces_url: dest.traces_url.clone(),
-        compression: a
-            .compression
-            .or(dest.otel.compression)
-            .unwrap_or_else(|| a.cloud.sink.default_compression()),
+        compression,
         headers: dest.headers.clone(),
         ca_cert: dest.ca_cert.clone(),
         batch_size: a.batch_size as usize,
@@ -218,7 +246,17 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
         endpoint = %cfg.endpoint, compression = ?cfg.compression,
         credentials = %auth.source().describe(), once = cfg.once, "uploading");
     let mut up = Uploader::new(cfg, auth, shutdown_rx, wake)?;
-    let outcome = up.run().await?;
+    // Fleet health: at start, every interval, and once more at the end.
+    let (stop_reports, reports_stop) = watch::channel(false);
+    let reports = reporter.map(|r| tokio::spawn(r.run(a.health.metrics_interval, reports_stop)));
+    let outcome = up.run().await;
+    let _ = stop_reports.send(true);
+    if let Some(task) = reports {
+        if let Ok(mut r) = task.await {
+            r.report().await;
+        }
+    }
+    let outcome = outcome?;
     let s = up.stats();
     tracing::info!(
         uploaded = s.uploaded,
@@ -240,4 +278,9 @@ pub async fn upload(a: UploadArgs) -> anyhow::Result<u8> {
             EXIT_SPANS_REMAIN
         }
     })
+}
+
+/// An environment variable, when set and not empty.
+fn non_empty_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
