@@ -3,8 +3,8 @@
 //! against the local stand-ins: the README cannot rot. Only what names a
 //! place is substituted: the example spool path and `SPOOL` become a spool
 //! of recorded spans, `TRACE_ID` one of its traces, the collector's address
-//! the collector stand-in's; Google's endpoint comes from
-//! `TRACESPOOL_ENDPOINT` and the credentials from
+//! the collector stand-in's, the header file one holding the collector's
+//! key; Google's endpoint comes from `TRACESPOOL_ENDPOINT` and the credentials from
 //! `GOOGLE_APPLICATION_CREDENTIALS`, as on a configured machine. A command
 //! without `--once` or `--dry-run` runs as a service: it must deliver every
 //! span, then stop on SIGTERM with exit 0. Every other command must exit 0.
@@ -82,6 +82,8 @@ fn every_tracespool_command_in_the_readme_runs_as_written() {
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
+    let header_file = dir.path().join("headers");
+    std::fs::write(&header_file, "x-fleet-key: fleet-secret\n").unwrap();
     for (n, cmd) in commands.iter().enumerate() {
         // A spool of its own for each command, with spans to act on.
         let spool = dir.path().join(format!("cmd{n}.spool"));
@@ -105,6 +107,10 @@ fn every_tracespool_command_in_the_readme_runs_as_written() {
         let line = cmd
             .replace("/var/lib/myapp/traces.spool", &spool_text)
             .replace("https://collector.internal:4318", &collector.endpoint())
+            .replace(
+                "/etc/tracespool/headers",
+                &header_file.display().to_string(),
+            )
             .replace("TRACE_ID", &trace_id)
             .split(' ')
             .map(|w| if w == "SPOOL" { spool_text.as_str() } else { w })
