@@ -24,7 +24,7 @@ impl Compression {
     }
 }
 
-/// gzip at level 1: on span batches it keeps most of level 6's ratio at
+/// gzip at level 1 (flate2 on zlib-rs): on span batches it keeps most of level 6's ratio at
 /// several times its speed (docs/benchmarks.md).
 pub fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(
