@@ -47,6 +47,9 @@ pub struct RowFilter {
     pub state: Option<SpanState>,
     /// Only spans that started at or after this time (ns since the epoch).
     pub since_ns: Option<u64>,
+    /// Only rows with an id below this one (a cursor for paging through
+    /// the spool newest first).
+    pub before_row: Option<i64>,
     /// Oldest first (default: newest first).
     pub oldest_first: bool,
 }
@@ -153,6 +156,10 @@ impl SpoolReader {
             sql.push_str(" AND start_ns >= ?");
             args.push(to_i64(since).into());
         }
+        if let Some(before) = filter.before_row {
+            sql.push_str(" AND id < ?");
+            args.push(before.into());
+        }
         sql.push_str(if filter.oldest_first {
             " ORDER BY id"
         } else {
@@ -186,6 +193,42 @@ impl SpoolReader {
             if !f(row) {
                 break;
             }
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with the trace id of each of the `limit` rows from row
+    /// `from` up (ids ascending), reading nothing else.
+    pub fn for_each_trace_id_from(
+        &self,
+        from: i64,
+        limit: u64,
+        mut f: impl FnMut(&[u8]),
+    ) -> Result<(), SpoolError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT trace_id FROM spans WHERE id >= ? ORDER BY id LIMIT ?")
+            .op(Operation::List)?;
+        let mut rows = stmt
+            .query(rusqlite::params![from, to_i64(limit)])
+            .op(Operation::List)?;
+        while let Some(r) = rows.next().op(Operation::List)? {
+            let id: Vec<u8> = r.get(0).op(Operation::List)?;
+            f(&id);
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with every row's start time (ns since the epoch), in row
+    /// order: one pass over the table, reading no record.
+    pub fn for_each_start(&self, mut f: impl FnMut(i64)) -> Result<(), SpoolError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT start_ns FROM spans")
+            .op(Operation::List)?;
+        let mut rows = stmt.query([]).op(Operation::List)?;
+        while let Some(r) = rows.next().op(Operation::List)? {
+            f(r.get(0).op(Operation::List)?);
         }
         Ok(())
     }

@@ -9,7 +9,7 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | commands | this file (the command table), [`upload`], [`inspect`] |
+//! | commands | this file (the command table), [`upload`], [`inspect`], [`view`] (the web viewer) |
 //! | fleet health | [`health`]: the spool's state as Prometheus text and OTLP metrics |
 //! | the command line | [`cli`] (shared flags, exit codes, the project, logging), [`config_check`] |
 //! | requests | [`http`] (client, headers), [`auth`] (OAuth tokens) |
@@ -37,6 +37,7 @@ mod repair;
 mod timefmt;
 mod upload;
 mod value_text;
+mod view;
 
 use std::process::ExitCode;
 
@@ -102,6 +103,9 @@ enum Cmd {
     Purge(inspect::maintain::PurgeArgs),
     /// Check credentials, token, endpoint, project, clock and spool.
     Doctor(inspect::doctor::DoctorArgs),
+    /// Serve a local web viewer of the spool (waterfalls, search,
+    /// quarantine), read-only; prints its URL first.
+    View(view::ViewArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish,
     /// powershell).
     Completions(cli::generated_docs::CompletionsArgs),
@@ -146,6 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Cmd::Requeue(a) => inspect::maintain::requeue(a),
         Cmd::Purge(a) => inspect::maintain::purge(a),
         Cmd::Doctor(a) => runtime()?.block_on(inspect::doctor::doctor(a)),
+        Cmd::View(a) => runtime()?.block_on(view::server::serve(a)),
         Cmd::Completions(a) => {
             // Rendered in memory first: clap_complete panics on a failed
             // write, and a closed pipe is success (cli::exit).

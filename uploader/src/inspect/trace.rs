@@ -1,7 +1,6 @@
 //! `tracespool trace`: one trace as a tree.
 
 use crate::records::RecordReader;
-use std::collections::HashMap;
 use std::io::Write;
 
 use serde_json::json;
@@ -53,45 +52,11 @@ pub fn trace(a: TraceArgs) -> anyhow::Result<u8> {
     }
     rows.sort_by_key(|r| (r.start_ns, r.row_id));
     let mut records = RecordReader::new(&r);
-    let ids: HashMap<Vec<u8>, usize> = rows
+    let links: Vec<(&[u8], Option<&[u8]>)> = rows
         .iter()
-        .enumerate()
-        .map(|(i, r)| (r.span_id.clone(), i))
+        .map(|r| (&r.span_id[..], r.parent_span_id.as_deref()))
         .collect();
-    let mut children: HashMap<Option<usize>, Vec<usize>> = HashMap::new();
-    for (i, row) in rows.iter().enumerate() {
-        let parent = row
-            .parent_span_id
-            .as_ref()
-            .and_then(|p| ids.get(p).copied())
-            .filter(|p| *p != i);
-        children.entry(parent).or_default().push(i);
-    }
-    // Depth-first from the roots (spans whose parent is absent or elsewhere).
-    let mut order = Vec::new();
-    let mut stack: Vec<(usize, usize)> = children
-        .get(&None)
-        .into_iter()
-        .flatten()
-        .rev()
-        .map(|&i| (i, 0))
-        .collect();
-    let mut seen = vec![false; rows.len()];
-    while let Some((i, depth)) = stack.pop() {
-        if std::mem::replace(&mut seen[i], true) {
-            continue;
-        }
-        order.push((i, depth));
-        for &c in children.get(&Some(i)).into_iter().flatten().rev() {
-            stack.push((c, depth + 1));
-        }
-    }
-    // Cycles (corrupt parents) still get shown.
-    for (i, shown) in seen.iter().enumerate() {
-        if !shown {
-            order.push((i, 0));
-        }
-    }
+    let order = super::tree::tree_order(&links);
     let t0 = rows.iter().map(|r| r.start_ns).min().unwrap_or(0);
     let t1 = rows
         .iter()
