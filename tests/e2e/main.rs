@@ -26,6 +26,7 @@ mod paths_that_are_not_spools_exit_78;
 mod read_only_copies_can_be_inspected;
 mod readme_commands_work_as_written;
 mod the_otlp_sink_speaks_to_the_telemetry_api_and_collectors;
+mod the_viewer_serves_a_spool_read_only;
 mod tls_trusts_the_machines_store_and_ca_cert;
 mod tracing_spans_reach_cloud_trace_field_by_field;
 mod upload_delivers_every_span_exactly_once;

@@ -15,6 +15,7 @@ pub mod standin;
 pub mod tls;
 pub mod tmpfs;
 pub mod validate;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
