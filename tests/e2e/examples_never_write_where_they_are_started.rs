@@ -8,24 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// `target/<profile>`, from this test's own executable (`.../deps/e2e-…`).
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
-/// The example `name` of `package`, built if this run has not built it.
-fn example(package: &str, name: &str) -> PathBuf {
-    let path = profile_dir().join("examples").join(name);
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", package, "--example", name])
-            .status()
-            .unwrap();
-        assert!(status.success(), "cargo build --example {name}");
-    }
-    path
-}
+use tracespool_tests::cli::{example, profile_dir};
 
 fn soak() -> PathBuf {
     let path = profile_dir().join("soak");

@@ -27,6 +27,7 @@ mod read_only_copies_can_be_inspected;
 mod readme_commands_work_as_written;
 mod the_otlp_sink_speaks_to_the_telemetry_api_and_collectors;
 mod the_viewer_serves_a_spool_read_only;
+mod the_viewer_works_in_a_real_browser;
 mod tls_trusts_the_machines_store_and_ca_cert;
 mod tracing_spans_reach_cloud_trace_field_by_field;
 mod upload_delivers_every_span_exactly_once;

@@ -111,3 +111,23 @@ pub fn simulated_waits(stderr: &str) -> Vec<std::time::Duration> {
         .map(std::time::Duration::from_millis)
         .collect()
 }
+
+/// `target/<profile>` of the running test (its executable is in `deps/`).
+pub fn profile_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// The example `name` of `package`, built if this run has not built it
+/// (`cargo test --workspace` builds every example).
+pub fn example(package: &str, name: &str) -> std::path::PathBuf {
+    let path = profile_dir().join("examples").join(name);
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", package, "--example", name])
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build --example {name}");
+    }
+    path
+}

@@ -7,6 +7,7 @@
 //! `tests/tests/`.
 #[path = "bench_dir.rs"]
 pub mod bench_dir;
+pub mod browser;
 pub mod cli;
 pub mod clocks;
 pub mod http;

@@ -76,8 +76,21 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Answer {
             headers.push((k.trim().to_owned(), v.trim().to_owned()));
         }
     }
+    let length = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse::<usize>().ok());
     let mut raw = Vec::new();
-    r.read_to_end(&mut raw).unwrap();
+    match length {
+        // Some servers (Chromium's DevTools) keep the connection open.
+        Some(n) => {
+            raw.resize(n, 0);
+            r.read_exact(&mut raw).unwrap();
+        }
+        None => {
+            r.read_to_end(&mut raw).unwrap();
+        }
+    }
     let chunked = headers
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));

@@ -4,7 +4,9 @@
 //!
 //! * **It never writes.** The spool is opened read-only (as `inspect`
 //!   opens it: a live spool through its WAL, a read-only copy or medium
-//!   as it is); every route is `GET`; any other method gets 405.
+//!   as it is); every route is `GET`; any other method gets 405. (Beside
+//!   a spool whose writers have all closed, SQLite's read protocol may
+//!   leave an empty `-wal` and a `-shm`; the spool file is never changed.)
 //! * **It stays on this machine unless asked.** It binds to 127.0.0.1 on a
 //!   free port by default, and there it answers only requests whose `Host`
 //!   is this address (no DNS rebinding). On any other address (`--listen`),
