@@ -16,13 +16,7 @@ use tracespool_tests::{record_spans, test_account, write_key_file};
 const BIN: &str = env!("CARGO_BIN_EXE_tracespool");
 
 fn inspect(spool: &Path) -> Value {
-    let out = Command::new(BIN)
-        .args(["inspect", "--json"])
-        .arg(spool)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    serde_json::from_slice(&out.stdout).unwrap()
+    tracespool_tests::cli::inspect_json(BIN, spool)
 }
 
 /// The samples of a Prometheus text file, by metric name; every sample
@@ -109,10 +103,7 @@ fn the_text_file_holds_the_state_inspect_shows_after_each_run() {
     let key = write_key_file(dir.path(), &s, "my-project");
 
     // Offline: a port nobody listens on. Spans remain (75), uploads fail.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed = tracespool_tests::cli::closed_port();
     let out = Command::new(BIN)
         .args([
             "upload",

@@ -8,30 +8,14 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use tracespool_tests::cli::closed_port;
 use tracespool_tests::standin::{Fault, StandIn};
 use tracespool_tests::{record_spans, test_account};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tracespool");
 
 fn inspect(spool: &Path) -> Value {
-    let out = Command::new(BIN)
-        .args(["inspect", "--json"])
-        .arg(spool)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// A port nobody listens on (bound, then closed).
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    tracespool_tests::cli::inspect_json(BIN, spool)
 }
 
 fn collector_upload(spool: &Path, endpoint: &str, extra: &[&str]) -> Output {

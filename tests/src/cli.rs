@@ -131,3 +131,16 @@ pub fn example(package: &str, name: &str) -> std::path::PathBuf {
     }
     path
 }
+
+/// `tracespool inspect --json SPOOL` with `bin`, asserting exit 0.
+pub fn inspect_json(bin: &str, spool: &Path) -> serde_json::Value {
+    let out = run(bin, &["inspect", "--json"], spool);
+    expect_exit(&out, 0);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A port on 127.0.0.1 nobody listens on (bound, then closed).
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}

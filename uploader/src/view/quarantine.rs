@@ -5,7 +5,7 @@
 use serde::Serialize;
 use tracespool_spool::{RowFilter, SpanState, SpoolReader};
 
-use super::search::hex;
+use crate::inspect::common::hex;
 
 /// Spans listed per reason at most (the count is always whole).
 pub const SPANS_PER_REASON: usize = 100;

@@ -31,6 +31,7 @@ use serde::Serialize;
 use tracespool_schema::StatusCode;
 use tracespool_spool::{RowFilter, SpoolReader};
 
+use crate::inspect::common::hex;
 use crate::records::RecordReader;
 use crate::value_text::value_text;
 
@@ -330,13 +331,7 @@ pub fn find_traces(r: &SpoolReader, q: &Query) -> anyhow::Result<TracePage> {
         };
         if let Ok(rec) = records.decode(&row.record) {
             sr.error = rec.span.status.code == StatusCode::Error;
-            sr.service = rec
-                .resource
-                .attributes
-                .iter()
-                .find(|a| a.key == "service.name")
-                .map(|a| value_text(&a.value).into_owned())
-                .unwrap_or_default();
+            sr.service = service_name(&rec.resource);
             if q.attribute.is_some() {
                 sr.attributes = rec
                     .span
@@ -355,14 +350,19 @@ pub fn find_traces(r: &SpoolReader, q: &Query) -> anyhow::Result<TracePage> {
     Ok(search.page(exhausted))
 }
 
+/// A resource's `service.name` as text (empty when it has none).
+pub fn service_name(resource: &tracespool_schema::Resource) -> String {
+    resource
+        .attributes
+        .iter()
+        .find(|a| a.key == "service.name")
+        .map(|a| value_text(&a.value).into_owned())
+        .unwrap_or_default()
+}
+
 fn contains_ignore_ascii_case(hay: &str, needle: &str) -> bool {
     hay.to_ascii_lowercase()
         .contains(&needle.to_ascii_lowercase())
-}
-
-/// Lowercase hex.
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -512,7 +512,7 @@ fn random_token() -> anyhow::Result<String> {
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut b))
         .context("read /dev/urandom for the access token")?;
-    Ok(super::search::hex(&b))
+    Ok(crate::inspect::common::hex(&b))
 }
 
 /// `tracespool view`: serves until Ctrl-C, SIGTERM or `--exit-after`.

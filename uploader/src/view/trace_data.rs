@@ -8,9 +8,10 @@ use serde_json::Value;
 use tracespool_schema::{StatusCode, TimeEventKind, TraceId};
 use tracespool_spool::{RowFilter, SpanRow, SpanState, SpoolReader};
 
-use super::search::hex;
+use super::search::service_name;
 use crate::destination::requests::RequestLines;
 use crate::destination::sink::Sink;
+use crate::inspect::common::hex;
 use crate::inspect::spans::row_json;
 use crate::inspect::tree::tree_order;
 use crate::records::RecordReader;
@@ -95,12 +96,7 @@ pub fn load_trace(r: &SpoolReader, trace: &TraceId) -> anyhow::Result<Option<Tra
         let decoded = records.decode(&row.record);
         let (service, kind, error, events, n_links) = match &decoded {
             Ok(rec) => (
-                rec.resource
-                    .attributes
-                    .iter()
-                    .find(|a| a.key == "service.name")
-                    .map(|a| crate::value_text::value_text(&a.value).into_owned())
-                    .unwrap_or_default(),
+                service_name(&rec.resource),
                 format!("{:?}", rec.span.kind),
                 rec.span.status.code == StatusCode::Error,
                 rec.span
