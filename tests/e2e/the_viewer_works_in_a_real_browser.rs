@@ -89,7 +89,7 @@ fn search_open_a_trace_check_its_nesting_and_a_span_s_details() {
          document.getElementById('search').submit(); true",
     );
     assert!(page.wait_for(
-        "location.search.includes('service=otel-job') && document.body.dataset.ready === '1'",
+        "location.search.includes('service=otel-job') && document.readyState === 'complete' && document.body && document.body.dataset.ready === '1'",
         Duration::from_secs(30)
     ));
     let rows = page.eval(

@@ -164,28 +164,45 @@ impl Page {
         }
     }
 
-    /// Evaluates `js` (awaiting a promise) and returns its value.
-    pub fn eval(&mut self, js: &str) -> Value {
+    /// Evaluates `js` (awaiting a promise): its value, or the exception it
+    /// threw.
+    fn try_eval(&mut self, js: &str) -> Result<Value, Value> {
         let r = self.call(
             "Runtime.evaluate",
             json!({"expression": js, "returnByValue": true, "awaitPromise": true}),
         );
-        if let Some(e) = r.get("exceptionDetails") {
-            panic!("{js}: {e}");
+        match r.get("exceptionDetails") {
+            Some(e) => Err(e.clone()),
+            None => Ok(r["result"]["value"].clone()),
         }
-        r["result"]["value"].clone()
     }
 
-    /// Waits until `js` is true, or `timeout`.
+    /// Evaluates `js` (awaiting a promise) and returns its value.
+    pub fn eval(&mut self, js: &str) -> Value {
+        self.try_eval(js).unwrap_or_else(|e| panic!("{js}: {e}"))
+    }
+
+    /// Waits until `js` is true, or `timeout`. While a navigation is under
+    /// way the old document may be gone and the new one not yet built
+    /// (`document.body` is null), so an exception counts as "not yet"; the
+    /// last one is printed if the wait times out.
     pub fn wait_for(&mut self, js: &str, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
+        let mut last_error = None;
         loop {
-            if self.eval(&format!("!!({js})")) == json!(true) {
-                return true;
+            match self.try_eval(&format!("!!({js})")) {
+                Ok(Value::Bool(true)) => return true,
+                Ok(_) => {}
+                Err(e) => last_error = Some(e),
             }
             if Instant::now() >= deadline {
+                if let Some(e) = last_error {
+                    eprintln!("waiting for {js}: the last exception: {e}");
+                }
                 return false;
             }
+            // Polling: the page has no signal a DevTools client can block
+            // on for an arbitrary condition; each poll is bounded above.
             std::thread::sleep(Duration::from_millis(20));
         }
     }
