@@ -113,6 +113,7 @@ fn search_open_a_trace_check_its_nesting_and_a_span_s_details() {
     for trace in [&otel_trace, &tracing_trace] {
         if trace != &otel_trace {
             page.open(&format!("{}trace/{trace}", v.url));
+            page.screenshot(&screenshots().join("waterfall-tracing.png"));
         }
         let dom = page.eval(
             "[...document.querySelectorAll('#waterfall [data-span-id]')].map(e => [e.dataset.spanId, e.dataset.parentSpanId, +e.dataset.depth])",

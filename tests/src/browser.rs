@@ -129,6 +129,18 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// The browser's product and version, e.g. `HeadlessChrome/131.0...`.
+    pub fn version(&self) -> String {
+        let a = crate::web::request(
+            "GET",
+            &format!("http://127.0.0.1:{}/json/version", self.port),
+            &[],
+        );
+        a.json()["Browser"].as_str().unwrap_or("unknown").to_owned()
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -205,6 +217,15 @@ impl Page {
             // on for an arbitrary condition; each poll is bounded above.
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Runs `js` in every document this tab opens from now on, before the
+    /// page's own scripts (e.g. to mark performance timings).
+    pub fn add_script_on_new_document(&mut self, js: &str) {
+        self.call(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": js }),
+        );
     }
 
     /// Opens `url` and waits until its script has run (`body[data-ready]`).

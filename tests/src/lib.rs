@@ -11,6 +11,7 @@ pub mod browser;
 pub mod cli;
 pub mod clocks;
 pub mod http;
+pub mod measure;
 pub mod sshfs;
 pub mod standin;
 pub mod tls;

@@ -161,6 +161,11 @@ impl Viewer {
         request("GET", &format!("{}{path}", self.origin()), &[])
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGTERM, then its exit code.
     pub fn stop(mut self) -> Option<i32> {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use tracespool_spool::{Counter, SpoolOptions, SpoolReader};
 use tracespool_tests::bench_dir::{bench_dir, filesystem_of};
+use tracespool_tests::measure::{peak_rss_kib, range};
 use tracespool_tests::standin::{KeptRequest, StandIn};
 use tracespool_tests::{record_spans, test_account, write_key_file};
 
@@ -257,17 +258,6 @@ fn post_all(addr: &str, token: &str, requests: &[KeptRequest]) -> Duration {
     start.elapsed()
 }
 
-/// The peak resident memory (VmHWM) of a running process.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 /// What one upload run measured.
 struct Run {
     secs: f64,
@@ -314,11 +304,6 @@ fn upload_run(s: &StandInProcess, tpl: &Path, spool: &Path, n: usize, cfg: Confi
         bytes: r.counter(Counter::UploadBytes).unwrap(),
         peak_kib,
     }
-}
-
-fn range(v: &mut [f64]) -> (f64, f64, f64) {
-    v.sort_by(|a, b| a.total_cmp(b));
-    (v[0], v[v.len() / 2], v[v.len() - 1])
 }
 
 fn main() {
