@@ -6,6 +6,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use tracespool_tests::cli::expect_exit;
 
 use tracespool_tests::record_spans;
 use tracespool_tests::standin::StandIn;
@@ -122,12 +123,7 @@ fn the_opentelemetry_variables_in_the_specification_s_order() {
             ("OTEL_EXPORTER_OTLP_COMPRESSION", "none".into()),
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     assert_eq!(s.accepted_count(), 40);
     assert!(s.request_encodings().iter().all(Option::is_none));
 
@@ -140,12 +136,7 @@ fn the_opentelemetry_variables_in_the_specification_s_order() {
             ("OTEL_EXPORTER_OTLP_HEADERS", "x-fleet-key=k-9f3a".into()),
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     assert_eq!(s.accepted_count(), 50);
 
     // A flag wins over both variables.
@@ -164,12 +155,7 @@ fn the_opentelemetry_variables_in_the_specification_s_order() {
             ("OTEL_EXPORTER_OTLP_HEADERS", "x-fleet-key=wrong".into()),
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     assert_eq!(s.accepted_count(), 60);
 }
 
@@ -217,11 +203,6 @@ fn unsafe_or_malformed_configuration_is_refused_before_any_traffic() {
     assert!(err.contains("OTEL_EXPORTER_OTLP_COMPRESSION"), "{err}");
     // A malformed flag variable is a usage error, as the flag would be.
     let out = up(&[], &[("TRACESPOOL_BATCH_SIZE", "many".into())]);
-    assert_eq!(
-        out.status.code(),
-        Some(64),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 64);
     assert_eq!(s.requests(), 0, "no traffic");
 }

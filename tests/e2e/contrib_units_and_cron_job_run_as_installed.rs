@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use tracespool_tests::cli::expect_exit;
 
 use tracespool_spool::{SpoolOptions, SpoolReader};
 use tracespool_tests::standin::StandIn;
@@ -206,12 +207,7 @@ fn the_service_delivers_then_stops_cleanly_on_sigterm() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
     assert!(started.elapsed() < Duration::from_secs(stop));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     assert_eq!(b.google.accepted_count(), 300);
 }
 
@@ -221,12 +217,7 @@ fn the_timer_s_one_shot_drains_the_spool() {
     let once = contrib("systemd/tracespool-upload-once.service");
     assert_eq!(unit_values(&once, "Service", "Type"), ["oneshot"]);
     let out = b.exec_start(&once).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     assert_eq!(b.pending(), 0);
     assert_eq!(b.google.accepted_count(), 250);
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use tracespool_tests::cli::expect_exit;
 
 use serde_json::Value;
 use tracespool_tests::standin::StandIn;
@@ -125,12 +126,7 @@ fn the_text_file_holds_the_state_inspect_shows_after_each_run() {
         .arg(&spool)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(75),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 75);
     let m = samples(&std::fs::read_to_string(&prom).unwrap(), &spool);
     assert_eq!(m["tracespool_spool_pending_spans"], 200.0);
     assert!(m["tracespool_spool_oldest_pending_age_seconds"] > 0.0);
@@ -154,12 +150,7 @@ fn the_text_file_holds_the_state_inspect_shows_after_each_run() {
         .arg(&spool)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let text = std::fs::read_to_string(&prom).unwrap();
     assert!(text.contains("# TYPE tracespool_spool_uploaded_total counter"));
     let m = samples(&text, &spool);

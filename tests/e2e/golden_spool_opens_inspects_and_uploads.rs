@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use tracespool_tests::cli::expect_exit;
 
 use serde_json::Value;
 use tracespool_spool::{Counter, SpoolOptions, SpoolReader};
@@ -35,12 +36,7 @@ fn inspect_reads_every_count_of_the_golden_spool() {
     let dir = tempfile::tempdir().unwrap();
     let spool = golden_copy(dir.path());
     let out = tracespool(&["inspect", "--json"], &spool);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["format_version"], 1);
     assert_eq!(v["pending"]["spans"], 5);
@@ -72,12 +68,7 @@ fn inspect_reads_every_count_of_the_golden_spool() {
         .arg("5f1c0a6b2e9d4c3b8a7f6e5d4c3b2a19")
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let text = String::from_utf8_lossy(&out.stdout);
     for i in 0..=5 {
         assert!(
@@ -128,12 +119,7 @@ fn export_of_the_golden_spool_carries_every_field() {
     let dir = tempfile::tempdir().unwrap();
     let spool = golden_copy(dir.path());
     let out = tracespool(&["export", "--format", "jsonl"], &spool);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use tracespool_tests::cli::expect_exit;
 
 use serde_json::Value;
 use tracespool_spool::{SpoolOptions, SpoolReader};
@@ -20,22 +21,12 @@ fn ts(args: &[&str], spool: &Path) -> Output {
 }
 
 fn ok_json(out: &Output) -> Value {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(out, 0);
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn json_lines(out: &Output) -> Vec<Value> {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(out, 0);
     out.stdout
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())

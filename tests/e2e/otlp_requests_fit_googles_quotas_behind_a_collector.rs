@@ -6,6 +6,7 @@
 //! single 400 or split; and a batch larger than 4 MiB goes out in parts.
 use tracespool::{OnFull, Recorder};
 use tracespool_spool::{SpoolOptions, SpoolReader};
+use tracespool_tests::cli::expect_exit;
 use tracespool_tests::standin::StandIn;
 use tracespool_tests::{test_account, write_key_file};
 
@@ -63,12 +64,7 @@ fn a_forwarding_collector_loses_none_of_3000_spans_of_12_attributes() {
     let s = StandIn::start(0, test_account(), 2).unwrap();
     s.otlp_collector_forwarding_to_google();
     let out = upload(&spool, &s, &["--no-auth"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     assert!(s.lost_after_200().is_empty(), "{:?}", s.lost_after_200());
     assert_eq!(s.accepted_count(), 3000);
     assert_eq!(s.requests(), 3, "batches of 1,000, none split");
@@ -83,12 +79,7 @@ fn google_takes_them_directly_without_a_400() {
     let s = StandIn::start(0, test_account(), 2).unwrap();
     let key = write_key_file(dir.path(), &s, "proj-q");
     let out = upload(&spool, &s, &["--credentials", key.to_str().unwrap()]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     assert!(s.rejections().is_empty(), "{:?}", s.rejections());
     assert_eq!(s.accepted_count(), 3000);
     assert_eq!(s.requests(), 3);
@@ -104,12 +95,7 @@ fn a_batch_over_4_mib_goes_out_in_parts_that_fit() {
     s.otlp_collector_forwarding_to_google();
     s.keep_request_bodies(100);
     let out = upload(&spool, &s, &["--no-auth", "--compression", "none"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     assert!(s.lost_after_200().is_empty(), "{:?}", s.lost_after_200());
     assert_eq!(s.accepted_count(), 1000);
     let sizes: Vec<usize> = s.kept_requests().iter().map(|r| r.body.len()).collect();

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use tracespool_tests::cli::expect_exit;
 
 use serde_json::Value;
 use tracespool_spool::{RowFilter, SpoolReader};
@@ -39,12 +40,7 @@ fn spool_with_quarantine(dir: &Path, spool: &Path) -> String {
         .arg(spool)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     record_spans(spool, 25);
     ids[3].clone()
 }

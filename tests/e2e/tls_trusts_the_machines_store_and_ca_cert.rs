@@ -5,6 +5,7 @@
 //! certificate (as behind a TLS-inspecting proxy).
 use std::path::Path;
 use std::process::{Command, Output};
+use tracespool_tests::cli::expect_exit;
 
 use tracespool_tests::standin::StandIn;
 use tracespool_tests::tls::PrivateCa;
@@ -64,12 +65,7 @@ fn ca_cert_reaches_the_token_request_and_the_upload() {
 
     // --ca-cert: the token and the spans go through.
     let out = upload(&spool, &s, &key, Some(&ca_pem), &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     assert!(s.token_requests() >= 1);
     assert_eq!(s.accepted_count(), 30);
 }
@@ -85,12 +81,7 @@ fn the_machine_s_store_is_trusted_without_ca_cert() {
     let key = write_key_file(dir.path(), &s, "proj-tls");
     // The CA in the machine's store (SSL_CERT_FILE stands for it).
     let out = upload(&spool, &s, &key, None, &[("SSL_CERT_FILE", &ca_pem)]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     assert_eq!(s.accepted_count(), 10);
     // doctor says which roots it trusts.
     let out = Command::new(BIN)

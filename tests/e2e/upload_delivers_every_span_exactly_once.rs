@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::Output;
+use tracespool_tests::cli::expect_exit;
 
 use tracespool_spool::{Counter, SpoolOptions, SpoolReader};
 use tracespool_tests::cli;
@@ -78,12 +79,7 @@ fn spans_marked_delivered_are_not_sent_again() {
     let s = StandIn::start(0, test_account(), 2).unwrap();
     let key = write_key_file(dir.path(), &s, "proj-p1");
     let out = upload_once(&spool, &s, &key, &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let accepted = s.accepted_by_name();
     let got: HashSet<&str> = accepted.keys().map(|k| span_id_of(k)).collect();
     let want: HashSet<&str> = ids[300..].iter().map(String::as_str).collect();

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use tracespool_tests::cli::closed_port;
+use tracespool_tests::cli::{closed_port, expect_exit};
 use tracespool_tests::standin::{Fault, StandIn};
 use tracespool_tests::{record_spans, test_account};
 
@@ -81,12 +81,7 @@ fn a_receiver_s_error_text_is_logged_without_the_secrets_it_echoes() {
         &s.endpoint(),
         &["--header", "x-fleet-key=fleet-key-123"],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     assert_eq!(s.accepted_count(), 10);
     assert_eq!(inspect(&spool)["upload"]["last_error_is_current"], false);
 }
@@ -98,12 +93,7 @@ fn bytes_are_counted_only_for_requests_that_reached_a_server() {
     record_spans(&spool, 50);
     let endpoint = format!("http://127.0.0.1:{}", closed_port());
     let out = collector_upload(&spool, &endpoint, &["--max-duration", "3s"]);
-    assert_eq!(
-        out.status.code(),
-        Some(75),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 75);
     let v = inspect(&spool);
     assert_eq!(v["counters"]["upload_bytes"], 0, "nothing reached a server");
     assert_eq!(v["upload"]["last_error_is_current"], true);
@@ -116,12 +106,7 @@ fn bytes_are_counted_only_for_requests_that_reached_a_server() {
     let s = StandIn::start(0, test_account(), 2).unwrap();
     s.otlp_collector_mode(&[]);
     let out = collector_upload(&spool, &s.endpoint(), &["--compression", "none"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     let v = inspect(&spool);
     let received: usize = s.request_bytes().iter().sum();
     assert_eq!(v["counters"]["upload_bytes"], received as u64);
@@ -164,12 +149,7 @@ fn a_dry_run_leaves_the_spool_as_it_was() {
         .arg(&spool)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_exit(&out, 0);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).lines().count(),
         1,
