@@ -229,9 +229,19 @@ impl Page {
     }
 
     /// Opens `url` and waits until its script has run (`body[data-ready]`).
+    /// The current document is marked first, so that a wait that runs
+    /// before the new document replaced it cannot take the old one's
+    /// readiness for the new one's (a new document never has the mark).
     pub fn open(&mut self, url: &str) {
+        self.eval("document.tracespoolLeft = true");
         self.call("Page.navigate", json!({"url": url}));
-        self.wait_for_ready(url);
+        assert!(
+            self.wait_for(
+                "!document.tracespoolLeft && document.readyState === 'complete' && document.body && document.body.dataset.ready === '1'",
+                Duration::from_secs(30)
+            ),
+            "{url} did not load"
+        );
     }
 
     /// Waits for a page that became current (after a click) to be ready.
