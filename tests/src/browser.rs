@@ -105,6 +105,16 @@ impl Browser {
         })
     }
 
+    /// The browser's product and version, e.g. `HeadlessChrome/131.0...`.
+    pub fn version(&self) -> String {
+        let a = crate::web::request(
+            "GET",
+            &format!("http://127.0.0.1:{}/json/version", self.port),
+            &[],
+        );
+        a.json()["Browser"].as_str().unwrap_or("unknown").to_owned()
+    }
+
     /// A new tab.
     pub fn page(&self) -> Page {
         let a = crate::web::request(
@@ -129,24 +139,16 @@ impl Browser {
     }
 }
 
-impl Browser {
-    /// The browser's product and version, e.g. `HeadlessChrome/131.0...`.
-    pub fn version(&self) -> String {
-        let a = crate::web::request(
-            "GET",
-            &format!("http://127.0.0.1:{}/json/version", self.port),
-            &[],
-        );
-        a.json()["Browser"].as_str().unwrap_or("unknown").to_owned()
-    }
-}
-
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
+
+/// A page is ready once parsed and its script has run (`body[data-ready]`).
+const READY: &str =
+    "document.readyState === 'complete' && document.body && document.body.dataset.ready === '1'";
 
 /// One tab.
 pub struct Page {
@@ -237,7 +239,7 @@ impl Page {
         self.call("Page.navigate", json!({"url": url}));
         assert!(
             self.wait_for(
-                "!document.tracespoolLeft && document.readyState === 'complete' && document.body && document.body.dataset.ready === '1'",
+                &format!("!document.tracespoolLeft && {READY}"),
                 Duration::from_secs(30)
             ),
             "{url} did not load"
@@ -247,7 +249,7 @@ impl Page {
     /// Waits for a page that became current (after a click) to be ready.
     pub fn wait_for_ready(&mut self, what: &str) {
         assert!(
-            self.wait_for("document.readyState === 'complete' && document.body && document.body.dataset.ready === '1'", Duration::from_secs(30)),
+            self.wait_for(READY, Duration::from_secs(30)),
             "{what} did not load"
         );
     }
