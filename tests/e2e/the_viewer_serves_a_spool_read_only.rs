@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tracespool_tests::cli::expect_exit;
+use tracespool_tests::cli::{expect_exit, upload_once};
 
 use serde_json::Value;
 use tracespool_spool::{RowFilter, SpoolReader};
@@ -26,20 +26,7 @@ fn spool_with_quarantine(dir: &Path, spool: &Path) -> String {
     let s = StandIn::start(0, test_account(), 2).unwrap();
     s.poison(&ids[3]);
     let key = write_key_file(dir, &s, "my-project");
-    let out = Command::new(BIN)
-        .args([
-            "upload",
-            "--once",
-            "--endpoint",
-            &s.endpoint(),
-            "--project",
-            "my-project",
-        ])
-        .arg("--credentials")
-        .arg(&key)
-        .arg(spool)
-        .output()
-        .unwrap();
+    let out = upload_once(BIN, spool, &s, &key, &["--project", "my-project"]);
     expect_exit(&out, 0);
     record_spans(spool, 25);
     ids[3].clone()
