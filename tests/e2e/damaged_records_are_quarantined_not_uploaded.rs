@@ -25,12 +25,7 @@ fn flipped_bytes_quarantine_the_record_with_one_reason() {
                     r.get(0)
                 })
                 .unwrap();
-            damaged_ids.insert(
-                span_id
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>(),
-            );
+            damaged_ids.insert(tracespool_tests::hex(&span_id));
             let mut rec: Vec<u8> = c
                 .query_row("SELECT record FROM spans WHERE id = ?1", [id], |r| r.get(0))
                 .unwrap();

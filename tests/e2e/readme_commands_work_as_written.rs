@@ -92,12 +92,7 @@ fn every_tracespool_command_in_the_readme_runs_as_written() {
             let r = SpoolReader::open_read_only(&spool).unwrap();
             let mut id = None;
             r.for_each_row(&Default::default(), Some(1), |row| {
-                id = Some(
-                    row.trace_id
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<String>(),
-                );
+                id = Some(tracespool_tests::hex(&row.trace_id));
                 false
             })
             .unwrap();

@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 use tracespool_tests::cli::{expect_exit, upload_once};
 
 use serde_json::Value;
-use tracespool_spool::{RowFilter, SpoolReader};
 use tracespool_tests::standin::StandIn;
 use tracespool_tests::tmpfs::Tmpfs;
 use tracespool_tests::web::{request, Viewer};
-use tracespool_tests::{record_spans, test_account, write_key_file};
+use tracespool_tests::{record_spans, spool_parents, test_account, write_key_file};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tracespool");
 
@@ -30,25 +29,6 @@ fn spool_with_quarantine(dir: &Path, spool: &Path) -> String {
     expect_exit(&out, 0);
     record_spans(spool, 25);
     ids[3].clone()
-}
-
-/// Every row of the spool: span id → (trace id, parent id or "").
-fn rows(spool: &Path) -> HashMap<String, (String, String)> {
-    let r = SpoolReader::open_read_only(spool).unwrap();
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let mut m = HashMap::new();
-    r.for_each_row(&RowFilter::default(), None, |row| {
-        m.insert(
-            hex(&row.span_id),
-            (
-                hex(&row.trace_id),
-                row.parent_span_id.as_deref().map(hex).unwrap_or_default(),
-            ),
-        );
-        true
-    })
-    .unwrap();
-    m
 }
 
 fn file_fingerprint(p: &Path) -> (Vec<u8>, std::time::SystemTime) {
@@ -68,7 +48,7 @@ fn pages_and_api_agree_with_the_spool_and_nothing_is_written() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    let all = rows(&spool);
+    let all = spool_parents(&spool);
 
     let v = Viewer::start(BIN, &spool, &[]);
     assert!(

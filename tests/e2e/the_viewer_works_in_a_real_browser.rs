@@ -10,11 +10,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use tracespool_spool::{RowFilter, SpoolReader};
 use tracespool_tests::browser::Browser;
 use tracespool_tests::cli::example;
-use tracespool_tests::skip;
 use tracespool_tests::web::Viewer;
+use tracespool_tests::{skip, spool_parents};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tracespool");
 
@@ -24,20 +23,11 @@ fn screenshots() -> PathBuf {
 
 /// span id → parent id ("" for none) of one trace, from the spool.
 fn spool_tree(spool: &Path, trace: &str) -> HashMap<String, String> {
-    let r = SpoolReader::open_read_only(spool).unwrap();
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let mut m = HashMap::new();
-    r.for_each_row(&RowFilter::default(), None, |row| {
-        if hex(&row.trace_id) == trace {
-            m.insert(
-                hex(&row.span_id),
-                row.parent_span_id.as_deref().map(hex).unwrap_or_default(),
-            );
-        }
-        true
-    })
-    .unwrap();
-    m
+    spool_parents(spool)
+        .into_iter()
+        .filter(|(_, (t, _))| t == trace)
+        .map(|(span, (_, parent))| (span, parent))
+        .collect()
 }
 
 /// Runs an example into `spool`; returns its trace id (its last word).

@@ -19,6 +19,7 @@ pub mod tmpfs;
 pub mod validate;
 pub mod web;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -101,4 +102,29 @@ pub fn record_spans(spool: &Path, n: usize) -> Vec<String> {
 /// The span id at the end of an accepted span's name.
 pub fn span_id_of(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or("")
+}
+
+/// Bytes as lowercase hex, as ids are written everywhere (W3C, Cloud
+/// Trace, OTLP/JSON, the CLI).
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Every row of `spool`, read as a reader would: span id → (trace id,
+/// parent span id or "" for a root), all in hex.
+pub fn spool_parents(spool: &Path) -> HashMap<String, (String, String)> {
+    let r = tracespool_spool::SpoolReader::open_read_only(spool).expect("open the spool");
+    let mut m = HashMap::new();
+    r.for_each_row(&Default::default(), None, |row| {
+        m.insert(
+            hex(&row.span_id),
+            (
+                hex(&row.trace_id),
+                row.parent_span_id.as_deref().map(hex).unwrap_or_default(),
+            ),
+        );
+        true
+    })
+    .expect("read the spool");
+    m
 }

@@ -27,6 +27,7 @@
 //! * Faults ([`StandIn::push_faults`]) apply as on the Cloud Trace route,
 //!   with `google.rpc.Status` bodies.
 
+use crate::hex;
 use std::collections::HashSet;
 use std::io::Read;
 
@@ -202,10 +203,6 @@ fn check_quotas(request: &ExportTraceServiceRequest) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn string_attr<'a>(kvs: &'a [KeyValue], key: &str) -> Option<&'a str> {
