@@ -54,7 +54,7 @@ const MS: u64 = 1_000_000;
 /// Records `n` spans into a new spool at `path`; returns the big trace's
 /// id.
 fn record_spool(path: &Path, n: usize) -> String {
-    for suffix in ["", "-wal", "-shm"] {
+    for suffix in ["", "-wal", "-shm", ".reserve"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     let (rec, guard) = Recorder::builder(path)
