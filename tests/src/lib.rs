@@ -11,6 +11,7 @@ pub mod browser;
 pub mod cli;
 pub mod clocks;
 pub mod http;
+pub mod ids;
 pub mod measure;
 pub mod sshfs;
 pub mod standin;
@@ -22,6 +23,8 @@ pub mod web;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+pub use ids::hex;
 
 /// Reports that a test cannot run here (a tool or a permission is
 /// missing) and returns `None`, so the test skips: or, where
@@ -102,12 +105,6 @@ pub fn record_spans(spool: &Path, n: usize) -> Vec<String> {
 /// The span id at the end of an accepted span's name.
 pub fn span_id_of(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or("")
-}
-
-/// Bytes as lowercase hex, as ids are written everywhere (W3C, Cloud
-/// Trace, OTLP/JSON, the CLI).
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Every row of `spool`, read as a reader would: span id → (trace id,

@@ -27,7 +27,7 @@
 //! * Faults ([`StandIn::push_faults`]) apply as on the Cloud Trace route,
 //!   with `google.rpc.Status` bodies.
 
-use crate::hex;
+use crate::ids::hex;
 use std::collections::HashSet;
 use std::io::Read;
 
